@@ -1,0 +1,37 @@
+# runwasm: the two commands of the README are `make demo` and `make test`.
+CARGO ?= cargo
+FIXTURES ?= $(CURDIR)/target/fixtures
+RUNWASM := $(CURDIR)/target/release/runwasm
+
+.PHONY: all deps build fixtures unit lint e2e test demo bench clean
+
+all: build
+
+deps:
+	scripts/install-deps.sh
+
+build:
+	$(CARGO) build --release --workspace
+
+fixtures:
+	scripts/build-fixtures.sh $(FIXTURES)
+
+# unit tests share the release profile with the binaries: one build, no debug copy
+unit:
+	$(CARGO) test --release --workspace
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+
+e2e: build fixtures
+	RUNWASM=$(RUNWASM) FIXTURES=$(FIXTURES) test/e2e/run-all.sh
+
+test: deps build fixtures unit e2e
+
+demo: deps build fixtures
+	RUNWASM=$(RUNWASM) FIXTURES=$(FIXTURES) scripts/demo.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf test/wasm/target

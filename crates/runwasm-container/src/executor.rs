@@ -1,0 +1,72 @@
+//! The workload of a container's init (or exec'd) process, run by libcontainer once the
+//! process is isolated: namespaces entered, cgroup joined, root pivoted, capabilities,
+//! seccomp and user applied.
+
+use std::io::Write;
+use std::path::Path;
+
+use libcontainer::workload::default::DefaultExecutor;
+use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
+use nix::sys::signal::{self, SigHandler, Signal};
+use oci_spec::runtime::Spec;
+use runwasm_wasm::{PreparedWasm, WasiPlan};
+
+/// Runs a prepared Wasm program in-process, or hands a Linux process to `execve`.
+#[derive(Clone)]
+pub struct WorkloadExecutor {
+    wasm: Option<PreparedWasm>,
+}
+
+impl WorkloadExecutor {
+    pub fn linux() -> Self {
+        Self { wasm: None }
+    }
+
+    pub fn wasm(prepared: PreparedWasm) -> Self {
+        Self {
+            wasm: Some(prepared),
+        }
+    }
+
+    pub fn is_wasm(&self) -> bool {
+        self.wasm.is_some()
+    }
+}
+
+impl Executor for WorkloadExecutor {
+    fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        let Some(wasm) = &self.wasm else {
+            return DefaultExecutor {}.exec(spec);
+        };
+        exit_on_termination_signals()?;
+        // this process's `/` is the container's root: the module sees exactly that
+        let code = wasm.run(&WasiPlan::from_spec(spec, Path::new("/")));
+        let _ = std::io::stdout().flush();
+        let _ = std::io::stderr().flush();
+        std::process::exit(code)
+    }
+
+    fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
+        match &self.wasm {
+            // the module was read, compiled and linked before this process was created
+            Some(_) => Ok(()),
+            None => DefaultExecutor {}.validate(spec),
+        }
+    }
+}
+
+/// A Wasm module installs no signal handlers, and the init process of a PID namespace
+/// ignores every signal it has no handler for. Exit with 128+N, as a shell would report a
+/// process killed by signal N, so `kill`/`ctr task kill` stop a module as they stop runc's.
+fn exit_on_termination_signals() -> Result<(), ExecutorError> {
+    extern "C" fn exit_with_signal(sig: nix::libc::c_int) {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { nix::libc::_exit(128 + sig) }
+    }
+    for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        // SAFETY: the handler only calls an async-signal-safe function.
+        unsafe { signal::signal(sig, SigHandler::Handler(exit_with_signal)) }
+            .map_err(|e| ExecutorError::Other(format!("cannot handle {sig}: {e}")))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,290 @@
+//! The container operations behind `runwasm` (and, later, the shim): one state directory per
+//! container under `root`, in libcontainer's format.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use libcgroups::common::{AnyCgroupManager, CgroupConfig, CgroupManager, ControllerOpt};
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::{Container, ContainerStatus};
+use libcontainer::signal::Signal;
+use libcontainer::syscall::syscall::SyscallType;
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxResources, Process, Spec};
+
+use crate::error::ContainerError;
+use crate::state::{status_name, RuncState};
+use crate::workload::executor_for;
+
+/// Where state lives unless `--root` says otherwise.
+pub const DEFAULT_ROOT: &str = "/run/runwasm";
+
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    root: PathBuf,
+    systemd_cgroup: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub preserve_fds: i32,
+    /// `false` for `run` in the foreground: the init process stays our child.
+    pub detach: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    pub id: String,
+    /// A process.json; when absent, `args` (with `env`, `cwd`) describe the process.
+    pub process: Option<PathBuf>,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: Option<PathBuf>,
+    pub user: Option<(u32, Option<u32>)>,
+    pub additional_gids: Vec<u32>,
+    pub capabilities: Vec<String>,
+    pub no_new_privs: bool,
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub preserve_fds: i32,
+}
+
+/// Reads and validates a bundle's `config.json`.
+pub fn load_spec(bundle: &Path) -> Result<Spec, ContainerError> {
+    let path = bundle.join("config.json");
+    let text = fs::read_to_string(&path).map_err(|source| ContainerError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| ContainerError::InvalidConfig {
+        path,
+        reason: e.to_string(),
+    })
+}
+
+fn rootfs_of(spec: &Spec, bundle: &Path) -> PathBuf {
+    let root = spec
+        .root()
+        .as_ref()
+        .map(|r| r.path().clone())
+        .unwrap_or_else(|| PathBuf::from("rootfs"));
+    bundle.join(root)
+}
+
+impl Runtime {
+    pub fn new(root: impl Into<PathBuf>, systemd_cgroup: bool) -> Self {
+        Self {
+            root: root.into(),
+            systemd_cgroup,
+        }
+    }
+
+    fn ensure_root(&self) -> Result<PathBuf, ContainerError> {
+        fs::create_dir_all(&self.root).map_err(|source| ContainerError::Io {
+            path: self.root.clone(),
+            source,
+        })?;
+        fs::canonicalize(&self.root).map_err(|source| ContainerError::Io {
+            path: self.root.clone(),
+            source,
+        })
+    }
+
+    pub fn load(&self, id: &str) -> Result<Container, ContainerError> {
+        let dir = self.root.join(id);
+        if id.is_empty() || id.contains('/') || !dir.join("state.json").exists() {
+            return Err(ContainerError::NotFound(id.to_string()));
+        }
+        Ok(Container::load(dir)?)
+    }
+
+    /// Creates the container: isolation set up, the process waiting for `start`.
+    pub fn create(&self, opts: &CreateOptions) -> Result<Container, ContainerError> {
+        let bundle = fs::canonicalize(&opts.bundle).map_err(|source| ContainerError::Io {
+            path: opts.bundle.clone(),
+            source,
+        })?;
+        let spec = load_spec(&bundle)?;
+        let process = spec
+            .process()
+            .as_ref()
+            .ok_or_else(|| ContainerError::InvalidConfig {
+                path: bundle.join("config.json"),
+                reason: "it has no process".into(),
+            })?;
+        let executor = executor_for(
+            process,
+            spec.annotations().as_ref(),
+            &rootfs_of(&spec, &bundle),
+        )?;
+        tracing::debug!(id = %opts.id, wasm = executor.is_wasm(), "creating container");
+        let container = ContainerBuilder::new(opts.id.clone(), SyscallType::default())
+            .with_executor(executor)
+            .with_root_path(self.ensure_root()?)?
+            .with_pid_file(opts.pid_file.as_ref())?
+            .with_console_socket(opts.console_socket.as_ref())
+            .with_preserved_fds(opts.preserve_fds)
+            .validate_id()?
+            .as_init(&bundle)
+            .with_systemd(self.systemd_cgroup)
+            .with_no_pivot(opts.no_pivot)
+            .with_detach(opts.detach)
+            .build()?;
+        Ok(container)
+    }
+
+    pub fn start(&self, id: &str) -> Result<(), ContainerError> {
+        let mut container = self.load(id)?;
+        if container.status() != ContainerStatus::Created {
+            return Err(self.wrong_status(&container, "start", "created"));
+        }
+        Ok(container.start()?)
+    }
+
+    pub fn state(&self, id: &str) -> Result<RuncState, ContainerError> {
+        let container = self.load(id)?;
+        let rootfs = load_spec(container.bundle())
+            .map(|spec| rootfs_of(&spec, container.bundle()))
+            .unwrap_or_else(|_| container.bundle().join("rootfs"));
+        Ok(RuncState::of(&container, rootfs))
+    }
+
+    pub fn kill(&self, id: &str, signal: &str, all: bool) -> Result<(), ContainerError> {
+        let signal = Signal::try_from(signal).map_err(|e| ContainerError::InvalidConfig {
+            path: PathBuf::from("signal"),
+            reason: e.to_string(),
+        })?;
+        let mut container = self.load(id)?;
+        Ok(container.kill(signal, all)?)
+    }
+
+    /// Deletes the container; `--force` also kills a running one and accepts a missing one.
+    pub fn delete(&self, id: &str, force: bool) -> Result<(), ContainerError> {
+        let mut container = match self.load(id) {
+            Err(ContainerError::NotFound(_)) if force => return Ok(()),
+            other => other?,
+        };
+        if !force && !container.can_delete() {
+            return Err(self.wrong_status(&container, "delete", "stopped or created (or --force)"));
+        }
+        Ok(container.delete(force)?)
+    }
+
+    pub fn pause(&self, id: &str) -> Result<(), ContainerError> {
+        Ok(self.load(id)?.pause()?)
+    }
+
+    pub fn resume(&self, id: &str) -> Result<(), ContainerError> {
+        Ok(self.load(id)?.resume()?)
+    }
+
+    fn cgroup(&self, container: &Container) -> Result<AnyCgroupManager, ContainerError> {
+        libcgroups::common::create_cgroup_manager(CgroupConfig {
+            cgroup_path: container.spec()?.cgroup_path,
+            systemd_cgroup: container.systemd(),
+            container_name: container.id().to_string(),
+        })
+        .map_err(|e| ContainerError::Cgroup(crate::error::error_chain(&e)))
+    }
+
+    /// Every process in the container's cgroup.
+    pub fn pids(&self, id: &str) -> Result<Vec<i32>, ContainerError> {
+        let container = self.load(id)?;
+        let pids = self
+            .cgroup(&container)?
+            .get_all_pids()
+            .map_err(|e| ContainerError::Cgroup(crate::error::error_chain(&e)))?;
+        Ok(pids.into_iter().map(Pid::as_raw).collect())
+    }
+
+    pub fn update(&self, id: &str, resources: &LinuxResources) -> Result<(), ContainerError> {
+        let container = self.load(id)?;
+        self.cgroup(&container)?
+            .apply(&ControllerOpt {
+                resources,
+                disable_oom_killer: false,
+                oom_score_adj: None,
+                freezer_state: None,
+            })
+            .map_err(|e| ContainerError::Cgroup(crate::error::error_chain(&e)))
+    }
+
+    /// Runs a new process in a running container; Wasm when its entrypoint is a module.
+    /// Returns the process's pid (as this process sees it).
+    pub fn exec(&self, opts: &ExecOptions) -> Result<Pid, ContainerError> {
+        let container = self.load(&opts.id)?;
+        if container.status() != ContainerStatus::Running {
+            return Err(self.wrong_status(&container, "exec", "running"));
+        }
+        let spec = load_spec(container.bundle())?;
+        let process = self.exec_process(opts, &spec)?;
+        let init = container.pid().ok_or_else(|| ContainerError::NotFound(opts.id.clone()))?;
+        // the container's own view of its filesystem, mounts included
+        let root = PathBuf::from(format!("/proc/{init}/root"));
+        let executor = executor_for(&process, spec.annotations().as_ref(), &root)?;
+        let (user, group) = match opts.user {
+            Some((uid, gid)) => (Some(uid), gid),
+            None => (None, None),
+        };
+        let pid = ContainerBuilder::new(opts.id.clone(), SyscallType::default())
+            .with_executor(executor)
+            .with_root_path(self.ensure_root()?)?
+            .with_console_socket(opts.console_socket.as_ref())
+            .with_pid_file(opts.pid_file.as_ref())?
+            .with_preserved_fds(opts.preserve_fds)
+            .validate_id()?
+            .as_tenant()
+            .with_detach(opts.detach)
+            .with_cwd(opts.cwd.as_ref())
+            .with_env(opts.env.iter().cloned().collect::<HashMap<_, _>>())
+            .with_process(opts.process.as_ref())
+            .with_container_args(opts.args.clone())
+            .with_no_new_privs(opts.no_new_privs)
+            .with_additional_gids(opts.additional_gids.clone())
+            .with_user(user)
+            .with_group(group)
+            .with_capabilities(opts.capabilities.clone())
+            .build()?;
+        Ok(pid)
+    }
+
+    /// The process an exec will run, as libcontainer will build it: from process.json, or
+    /// the container's process with the command, env and cwd of the request.
+    fn exec_process(&self, opts: &ExecOptions, spec: &Spec) -> Result<Process, ContainerError> {
+        if let Some(path) = &opts.process {
+            let text = fs::read_to_string(path).map_err(|source| ContainerError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            return serde_json::from_str(&text).map_err(|e| ContainerError::InvalidConfig {
+                path: path.clone(),
+                reason: e.to_string(),
+            });
+        }
+        let mut process = spec.process().clone().unwrap_or_default();
+        process.set_args(Some(opts.args.clone()));
+        let mut env = process.env().clone().unwrap_or_default();
+        env.extend(opts.env.iter().map(|(k, v)| format!("{k}={v}")));
+        process.set_env(Some(env));
+        if let Some(cwd) = &opts.cwd {
+            process.set_cwd(cwd.clone());
+        }
+        Ok(process)
+    }
+
+    fn wrong_status(&self, c: &Container, action: &'static str, needed: &'static str) -> ContainerError {
+        ContainerError::WrongStatus {
+            id: c.id().to_string(),
+            status: status_name(c.status()).to_string(),
+            action,
+            needed,
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The Wasm side of runwasm: decide whether a process is Wasm, compile it once (the compile
+//! cache), give it a WASI view of its container, run it and map its exit status.
+//!
+//! Nothing here knows about containerd, the OCI runtime CLI or namespaces: the caller runs
+//! [`PreparedWasm::run`] in whatever process it has set up.
+
+pub mod cache;
+pub mod classify;
+pub mod engine;
+pub mod wasi;
+
+pub use cache::CompileCache;
+pub use classify::{classify, ProcessView, WasmEntrypoint, WasmKind, Workload};
+pub use engine::{EngineError, PreparedWasm, WasmEngine};
+pub use wasi::WasiPlan;

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what building and testing runwasm needs on Debian 12, idempotently:
+# the clients the end-to-end tests drive (containerd + runc, podman + conmon, dockerd),
+# the Wasm toolchain for the test fixtures, and the build's C dependencies.
+set -euo pipefail
+PKGS=(containerd runc busybox-static podman conmon crun docker.io
+      wabt clang lld wasi-libc libclang-rt-14-dev-wasm32
+      protobuf-compiler libseccomp-dev pkg-config gcc libc6-dev
+      python3 iproute2 procps psmisc)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
+  # keep postinst scripts from starting the distro's services (PID 1 may not be an init)
+  created_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; created_policy=1
+  fi
+  trap '[ $created_policy = 1 ] && rm -f /usr/sbin/policy-rc.d' EXIT
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=600 -q update
+  apt-get -o DPkg::Lock::Timeout=600 -y -q install --no-install-recommends "${missing[@]}"
+fi
+installed=$(rustup target list --installed)
+for t in wasm32-wasip1 wasm32-wasip2; do
+  grep -qx "$t" <<<"$installed" || rustup target add "$t"
+done

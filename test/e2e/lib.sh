@@ -1,0 +1,63 @@
+# Shared helpers of the end-to-end suites: assertions that count failures, and the
+# "nothing left behind" check. Sourced by each suite; the suite sets E2E_DIR.
+set -uo pipefail
+ROOT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+RUNWASM=${RUNWASM:-$ROOT_DIR/target/release/runwasm}
+FIXTURES=${FIXTURES:-$ROOT_DIR/target/fixtures}
+PASSED=0 FAILED=0 FAILURES=()
+
+_fail() { FAILED=$((FAILED + 1)); FAILURES+=("$CURRENT: $*"); echo "  FAIL: $*"; }
+_pass() { PASSED=$((PASSED + 1)); }
+
+# test NAME: starts a test case (assertions after it are reported under NAME)
+test_case() { CURRENT=$1; echo "--- $1"; }
+
+# run CMD...: runs it, keeping stdout in $OUT, stderr in $ERR and the status in $RC
+run() {
+  local o e; o=$(mktemp) e=$(mktemp)
+  "$@" >"$o" 2>"$e"; RC=$?
+  OUT=$(cat "$o"); ERR=$(cat "$e"); rm -f "$o" "$e"
+}
+
+assert_rc() {  # assert_rc EXPECTED [what]
+  if [ "$RC" = "$1" ]; then _pass; else _fail "${2:-command}: exit status $RC, want $1 (stdout: ${OUT:0:300}) (stderr: ${ERR:0:500})"; fi
+}
+assert_rc_not() {
+  if [ "$RC" != "$1" ]; then _pass; else _fail "${2:-command}: exit status $RC, want anything else (stderr: ${ERR:0:300})"; fi
+}
+assert_contains() {  # assert_contains HAYSTACK NEEDLE [what]
+  if grep -qF -- "$2" <<<"$1"; then _pass; else _fail "${3:-output} lacks '$2': '${1:0:600}'"; fi
+}
+assert_not_contains() {
+  if ! grep -qF -- "$2" <<<"$1"; then _pass; else _fail "${3:-output} has '$2': '${1:0:600}'"; fi
+}
+assert_eq() {  # assert_eq GOT WANT [what]
+  if [ "$1" = "$2" ]; then _pass; else _fail "${3:-value}: got '$1', want '$2'"; fi
+}
+
+# assert_clean ID [STATE_ROOT...]: no process, cgroup, mount or state dir of container ID
+assert_clean() {
+  local id=$1; shift
+  local left=""
+  for root in "$@"; do [ -e "$root/$id" ] && left+=" state:$root/$id"; done
+  local cg
+  cg=$(find /sys/fs/cgroup -mindepth 2 -maxdepth 6 -type d -name "$id" 2>/dev/null | head -5)
+  [ -n "$cg" ] && left+=" cgroups:$(tr '\n' ' ' <<<"$cg")"
+  grep -q "/$id/" /proc/mounts && left+=" mounts:$(grep "/$id/" /proc/mounts | awk '{print $2}' | tr '\n' ' ')"
+  local procs
+  procs=$(grep -l -- "/$id\$" /proc/[0-9]*/cgroup 2>/dev/null | cut -d/ -f3 | tr '\n' ' ')
+  [ -n "$procs" ] && left+=" processes:$procs"
+  if [ -z "$left" ]; then _pass; else _fail "container $id left behind:$left"; fi
+}
+
+# wait_for CMD...: retries CMD for up to 10 s
+wait_for() {
+  for _ in $(seq 1 100); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  return 1
+}
+
+summary() {
+  echo "=== $1: $PASSED assertions passed, $FAILED failed"
+  for f in "${FAILURES[@]}"; do echo "  FAILED $f"; done
+  [ "$FAILED" = 0 ]
+}
