@@ -73,8 +73,11 @@ assert_rc 1; assert_not_contains "$OUT" "top secret"
 test_case "wasm p2 component"
 run crun_ --rm "$WASM" w-p2 /probe-p2.wasm args from-a-component
 assert_rc 0; assert_contains "$OUT" "args: /probe-p2.wasm args from-a-component"
+# WASI 0.2's wasi:cli/exit carries only ok/err: any failure status of a component is 1
 run crun_ --rm "$WASM" w-p2exit /probe-p2.wasm exit 5
-assert_rc 5 "component exit code"
+assert_rc 1 "component exit code"
+run crun_ --rm "$WASM" w-p2cat /probe-p2.wasm cat /etc/greeting.txt
+assert_rc 0; assert_contains "$OUT" "hello from the rootfs"
 
 test_case "wasm from WAT"
 run crun_ --rm "$WASM" w-wat /hello.wasm

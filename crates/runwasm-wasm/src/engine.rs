@@ -96,18 +96,11 @@ impl WasmEngine {
         let kind = WasmKind::of(bytes);
         let program = match kind {
             WasmKind::Module => {
-                let module = self.load(bytes, kind, name, Module::new, |e, p| {
-                    // SAFETY: the artifact comes from our own root-owned cache and its digest
-                    // was verified against the one written with it.
-                    unsafe { Module::deserialize_file(e, p) }
-                })?;
+                let module: Module = self.load(bytes, kind, name)?;
                 Program::Module(link_module(&self.engine, &module, name)?)
             }
             WasmKind::Component => {
-                let component = self.load(bytes, kind, name, Component::new, |e, p| {
-                    // SAFETY: as above, a verified artifact of our own cache.
-                    unsafe { Component::deserialize_file(e, p) }
-                })?;
+                let component: Component = self.load(bytes, kind, name)?;
                 Program::Component(link_component(&self.engine, &component, name)?)
             }
         };
@@ -124,15 +117,13 @@ impl WasmEngine {
         bytes: &[u8],
         kind: WasmKind,
         name: &str,
-        compile: impl Fn(&Engine, &[u8]) -> wasmtime::Result<T>,
-        deserialize: impl Fn(&Engine, &Path) -> wasmtime::Result<T>,
     ) -> Result<T, EngineError> {
         let Some(cache) = &self.cache else {
-            return compile(&self.engine, bytes).map_err(|e| invalid(kind, name, e));
+            return T::compile(&self.engine, bytes).map_err(|e| invalid(kind, name, e));
         };
         let key = CacheKey::new(bytes, kind);
         if let Some(path) = cache.lookup(&key) {
-            match deserialize(&self.engine, &path) {
+            match T::deserialize_verified(&self.engine, &path) {
                 Ok(loaded) => {
                     tracing::debug!(artifact = %path.display(), "compile cache hit");
                     return Ok(loaded);
@@ -143,11 +134,11 @@ impl WasmEngine {
                 }
             }
         }
-        let compiled = compile(&self.engine, bytes).map_err(|e| invalid(kind, name, e))?;
+        let compiled = T::compile(&self.engine, bytes).map_err(|e| invalid(kind, name, e))?;
         match compiled.serialize() {
             Ok(artifact) => match cache.store(&key, &artifact) {
                 // map the stored copy so every container shares the same page-cache pages
-                Ok(path) => match deserialize(&self.engine, &path) {
+                Ok(path) => match T::deserialize_verified(&self.engine, &path) {
                     Ok(mapped) => return Ok(mapped),
                     Err(e) => tracing::warn!("cannot map new artifact {}: {e:#}", path.display()),
                 },
@@ -160,19 +151,37 @@ impl WasmEngine {
 }
 
 /// What the cache needs from a compiled module or component.
-trait Precompile {
+trait Precompile: Sized {
+    fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self>;
     fn serialize(&self) -> wasmtime::Result<Vec<u8>>;
+    /// Maps an artifact that [`CompileCache::lookup`] verified or that we just stored.
+    fn deserialize_verified(engine: &Engine, path: &Path) -> wasmtime::Result<Self>;
 }
 
 impl Precompile for Module {
+    fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+        Module::new(engine, bytes)
+    }
     fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
         Module::serialize(self)
+    }
+    fn deserialize_verified(engine: &Engine, path: &Path) -> wasmtime::Result<Self> {
+        // SAFETY: the artifact comes from our own root-owned cache and its digest matched
+        // the one written with it (or we wrote it a moment ago).
+        unsafe { Module::deserialize_file(engine, path) }
     }
 }
 
 impl Precompile for Component {
+    fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
+        Component::new(engine, bytes)
+    }
     fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
         Component::serialize(self)
+    }
+    fn deserialize_verified(engine: &Engine, path: &Path) -> wasmtime::Result<Self> {
+        // SAFETY: as for modules, a verified artifact of our own cache.
+        unsafe { Component::deserialize_file(engine, path) }
     }
 }
 

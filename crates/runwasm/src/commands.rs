@@ -149,7 +149,7 @@ fn update(runtime: &Runtime, args: liboci_cli::Update) -> Result<()> {
             if let Some(bytes) = args.memory {
                 resources.set_memory(Some(
                     oci_spec::runtime::LinuxMemoryBuilder::default()
-                        .limit(bytes)
+                        .limit(i64::try_from(bytes).context("--memory is too large")?)
                         .build()?,
                 ));
             }

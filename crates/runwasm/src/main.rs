@@ -79,7 +79,7 @@ fn main() -> ExitCode {
     let level = cli.log_level.unwrap_or(if cli.debug {
         LevelFilter::DEBUG
     } else {
-        LevelFilter::WARN
+        LevelFilter::ERROR
     });
     if let Err(e) = logging::init(cli.log.as_deref(), cli.log_format, level) {
         eprintln!("runwasm: cannot open log file: {e}");
