@@ -225,7 +225,9 @@ impl Runtime {
         }
         let spec = load_spec(container.bundle())?;
         let process = self.exec_process(opts, &spec)?;
-        let init = container.pid().ok_or_else(|| ContainerError::NotFound(opts.id.clone()))?;
+        let init = container
+            .pid()
+            .ok_or_else(|| ContainerError::NotFound(opts.id.clone()))?;
         // the container's own view of its filesystem, mounts included
         let root = PathBuf::from(format!("/proc/{init}/root"));
         let executor = executor_for(&process, spec.annotations().as_ref(), &root)?;
@@ -279,7 +281,12 @@ impl Runtime {
         Ok(process)
     }
 
-    fn wrong_status(&self, c: &Container, action: &'static str, needed: &'static str) -> ContainerError {
+    fn wrong_status(
+        &self,
+        c: &Container,
+        action: &'static str,
+        needed: &'static str,
+    ) -> ContainerError {
         ContainerError::WrongStatus {
             id: c.id().to_string(),
             status: status_name(c.status()).to_string(),

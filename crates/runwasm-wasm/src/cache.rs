@@ -152,7 +152,11 @@ mod tests {
         let path = cache.store(&key, b"compiled code").unwrap();
         assert_eq!(cache.lookup(&key), Some(path.clone()));
         fs::write(&path, b"compiled cod3").unwrap();
-        assert_eq!(cache.lookup(&key), None, "a corrupt artifact must not be trusted");
+        assert_eq!(
+            cache.lookup(&key),
+            None,
+            "a corrupt artifact must not be trusted"
+        );
         cache.evict(&key);
         assert!(!path.exists());
     }

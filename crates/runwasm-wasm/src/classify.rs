@@ -40,7 +40,9 @@ pub enum ClassifyError {
     NoArgs,
     #[error("entrypoint {name:?} not found in the container (looked in {searched})")]
     EntrypointNotFound { name: String, searched: String },
-    #[error("entrypoint {path:?} is not a Wasm module, but the annotation {annotation} asks for Wasm")]
+    #[error(
+        "entrypoint {path:?} is not a Wasm module, but the annotation {annotation} asks for Wasm"
+    )]
     NotWasm { path: String, annotation: String },
     #[error("cannot read entrypoint {path:?}: {source}")]
     Read {
@@ -262,9 +264,7 @@ pub fn resolve_in_root(root: &Path, path: &Path) -> Result<PathBuf, ClassifyErro
                         Ok(target) => {
                             hops += 1;
                             if hops > MAX_SYMLINKS {
-                                return Err(ClassifyError::SymlinkLoop(
-                                    path.display().to_string(),
-                                ));
+                                return Err(ClassifyError::SymlinkLoop(path.display().to_string()));
                             }
                             let rest: PathBuf = components.collect();
                             if !rest.as_os_str().is_empty() {
@@ -368,7 +368,10 @@ mod tests {
         let a = ann("io.kubernetes.cri.container-type", "sandbox");
         let mut forced = a.clone();
         forced.insert(ANNOTATION_WASM_VARIANT.into(), "compat".into());
-        let w = classify(&view(&s(&["/app/hello.wasm"]), &[], Some(&forced)), root.path());
+        let w = classify(
+            &view(&s(&["/app/hello.wasm"]), &[], Some(&forced)),
+            root.path(),
+        );
         assert_eq!(w.unwrap(), Workload::Linux);
     }
 

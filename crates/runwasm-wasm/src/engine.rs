@@ -359,3 +359,111 @@ pub fn exit_status(outcome: wasmtime::Result<()>) -> i32 {
     eprintln!("runwasm: {}", one_line(&err));
     EXIT_FAILURE
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    const EXIT_42: &str = r#"(module
+        (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+        (memory (export "memory") 1)
+        (func (export "_start") (call $exit (i32.const 42))))"#;
+    const RETURNS: &str = r#"(module (memory (export "memory") 1) (func (export "_start")))"#;
+    const TRAPS: &str =
+        r#"(module (memory (export "memory") 1) (func (export "_start") unreachable))"#;
+    const REACTOR: &str =
+        r#"(module (func (export "add") (param i32 i32) (result i32) local.get 0))"#;
+    const UNKNOWN_IMPORT: &str = r#"(module (import "env" "magic" (func))
+        (memory (export "memory") 1) (func (export "_start")))"#;
+
+    fn plan() -> WasiPlan {
+        WasiPlan {
+            args: vec!["test.wasm".into()],
+            env: vec![],
+            preopens: vec![],
+        }
+    }
+
+    fn engine_without_cache() -> WasmEngine {
+        WasmEngine::new(None).unwrap()
+    }
+
+    #[test]
+    fn exit_codes_follow_the_documented_mapping() {
+        let engine = engine_without_cache();
+        let run = |wat: &str| engine.prepare(wat.as_bytes(), "t").unwrap().run(&plan());
+        assert_eq!(run(RETURNS), 0);
+        assert_eq!(run(EXIT_42), 42);
+        assert_eq!(run(TRAPS), EXIT_TRAP);
+    }
+
+    #[test]
+    fn bad_modules_are_refused_before_running() {
+        let engine = engine_without_cache();
+        let err = engine
+            .prepare(b"\0asm\x01\0\0\0\xff\xff", "/bad.wasm")
+            .err()
+            .unwrap();
+        assert!(matches!(err, EngineError::Invalid { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("invalid Wasm module /bad.wasm:"),
+            "{err}"
+        );
+        let err = engine.prepare(REACTOR.as_bytes(), "/r.wasm").err().unwrap();
+        assert!(err.to_string().contains("not a WASI command"), "{err}");
+        let err = engine
+            .prepare(UNKNOWN_IMPORT.as_bytes(), "/i.wasm")
+            .err()
+            .unwrap();
+        assert!(matches!(err, EngineError::Link { .. }), "{err}");
+        assert!(err.to_string().contains("magic"), "{err}");
+    }
+
+    #[test]
+    fn the_cache_is_filled_once_and_corrupt_entries_are_replaced() {
+        let base = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let engine = WasmEngine::new(Some(base.path())).unwrap();
+        let cache = engine.cache().expect("cache opens").clone();
+        let key = CacheKey::new(EXIT_42.as_bytes(), WasmKind::Module);
+        assert_eq!(
+            engine
+                .prepare(EXIT_42.as_bytes(), "t")
+                .unwrap()
+                .run(&plan()),
+            42
+        );
+        let artifact = cache
+            .lookup(&key)
+            .expect("artifact stored after the first prepare");
+        let stored = std::fs::metadata(&artifact).unwrap().modified().unwrap();
+        // a hit maps the same file and does not rewrite it
+        assert_eq!(
+            engine
+                .prepare(EXIT_42.as_bytes(), "t")
+                .unwrap()
+                .run(&plan()),
+            42
+        );
+        assert_eq!(
+            std::fs::metadata(&artifact).unwrap().modified().unwrap(),
+            stored
+        );
+        // a corrupt entry is never trusted: it is compiled again and replaced
+        std::fs::write(&artifact, b"garbage").unwrap();
+        assert_eq!(
+            engine
+                .prepare(EXIT_42.as_bytes(), "t")
+                .unwrap()
+                .run(&plan()),
+            42
+        );
+        assert!(
+            cache.lookup(&key).is_some(),
+            "entry rewritten after corruption"
+        );
+        assert_ne!(std::fs::read(&artifact).unwrap(), b"garbage");
+    }
+}

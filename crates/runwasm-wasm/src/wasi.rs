@@ -37,9 +37,7 @@ impl WasiPlan {
     /// found at `root` (`/` inside the container, a bundle's rootfs in tests).
     pub fn from_spec(spec: &Spec, root: &Path) -> Self {
         let process = spec.process().as_ref();
-        let args = process
-            .and_then(|p| p.args().clone())
-            .unwrap_or_default();
+        let args = process.and_then(|p| p.args().clone()).unwrap_or_default();
         let env = process
             .and_then(|p| p.env().as_ref())
             .map(|env| {
@@ -70,18 +68,16 @@ impl WasiPlan {
             let dest = mount.destination();
             let typ = mount.typ().as_deref().unwrap_or("");
             if SKIPPED_MOUNT_TYPES.contains(&typ)
-                || SKIPPED_TREES
-                    .iter()
-                    .any(|tree| dest.starts_with(tree))
+                || SKIPPED_TREES.iter().any(|tree| dest.starts_with(tree))
                 || dest == Path::new("/")
             {
                 continue;
             }
             let read_only = mount
-                    .options()
-                    .iter()
-                    .flatten()
-                    .any(|opt| opt == "ro" || opt == "rro");
+                .options()
+                .iter()
+                .flatten()
+                .any(|opt| opt == "ro" || opt == "rro");
             preopens.push(Preopen {
                 host: inside(root, dest),
                 guest: dest.display().to_string(),

@@ -83,7 +83,9 @@ fn run_container(runtime: &Runtime, args: liboci_cli::Run) -> Result<u8> {
     if args.detach {
         return Ok(0);
     }
-    let pid = container.pid().context("the container has no init process")?;
+    let pid = container
+        .pid()
+        .context("the container has no init process")?;
     let code = wait_exit(pid)?;
     if !args.keep {
         runtime.delete(&id, true)?;

@@ -12,7 +12,11 @@ use tracing_subscriber::filter::LevelFilter;
 use logging::LogFormat;
 
 #[derive(Parser, Debug)]
-#[command(name = "runwasm", version, about = "OCI runtime for Wasm and Linux containers")]
+#[command(
+    name = "runwasm",
+    version,
+    about = "OCI runtime for Wasm and Linux containers"
+)]
 struct Cli {
     /// Directory for container state
     #[arg(long, global = true, default_value = runwasm_container::runtime::DEFAULT_ROOT)]
