@@ -97,6 +97,7 @@ test_case "exec into a running wasm container, then kill it"
 run crun_ -d "$WASM" w-long /probe.wasm sleep 3600
 assert_rc 0 "ctr run -d"
 wait_for sh -c "ctr -a '$CTRD/containerd.sock' -n $NS t ls | grep -q 'w-long.*RUNNING'"
+[ -d "$STATE_ROOT/$NS/w-long" ] && _pass || _fail "no runwasm state at $STATE_ROOT/$NS/w-long while running"
 run ctr_ task exec --exec-id e1 w-long /probe.wasm cat /etc/greeting.txt
 assert_rc 0 "ctr task exec (wasm)"; assert_contains "$OUT" "hello from the rootfs"
 run ctr_ task exec --exec-id e2 w-long /probe.wasm exit 4

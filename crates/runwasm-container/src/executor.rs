@@ -39,6 +39,7 @@ impl Executor for WorkloadExecutor {
             return DefaultExecutor {}.exec(spec);
         };
         exit_on_termination_signals()?;
+        close_exec_fds();
         // this process's `/` is the container's root: the module sees exactly that
         let code = wasm.run(&WasiPlan::from_spec(spec, Path::new("/")));
         let _ = std::io::stdout().flush();
@@ -51,6 +52,36 @@ impl Executor for WorkloadExecutor {
             // the module was read, compiled and linked before this process was created
             Some(_) => Ok(()),
             None => DefaultExecutor {}.validate(spec),
+        }
+    }
+}
+
+/// Does what `execve` would have done to the runtime's own pipes and sockets: libcontainer
+/// marks every inherited fd close-on-exec and its exec path waits for the exec-notify pipe
+/// to close, so a Wasm process that never calls `execve` must close them itself. Regular
+/// files stay open: wasmtime maps the precompiled module's file for copy-on-write memory.
+fn close_exec_fds() {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    use nix::sys::stat::{fstat, SFlag};
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2)
+        .collect();
+    for fd in fds {
+        let cloexec = fcntl(fd, FcntlArg::F_GETFD)
+            .map(|flags| FdFlag::from_bits_truncate(flags).contains(FdFlag::FD_CLOEXEC))
+            .unwrap_or(false);
+        let runtime_channel = fstat(fd)
+            .map(|st| {
+                let kind = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
+                kind == SFlag::S_IFIFO || kind == SFlag::S_IFSOCK
+            })
+            .unwrap_or(false);
+        if cloexec && runtime_channel {
+            let _ = nix::unistd::close(fd);
         }
     }
 }

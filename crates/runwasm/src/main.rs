@@ -94,10 +94,11 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             let msg = format!("{e:#}");
-            tracing::error!("{msg}");
+            // the caller's log (containerd, CRI-O) and the caller's stderr (conmon, podman)
             if cli.log.is_some() {
-                eprintln!("runwasm: {msg}");
+                tracing::error!("{msg}");
             }
+            eprintln!("runwasm: {msg}");
             ExitCode::FAILURE
         }
     }

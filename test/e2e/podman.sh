@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# runwasm under podman 4.3: `podman --runtime runwasm` (conmon runs create/exec, podman runs
+# start/state/kill/delete).
+source "$(dirname "$0")/lib.sh"
+E2E_DIR=${E2E_DIR:-/tmp/runwasm-e2e}/podman
+RUNDIR=/run/runwasm-e2e/podman
+STATE_ROOT=/run/runwasm   # podman passes no --root
+P="$E2E_DIR/inst/bin/podman"
+pod() { "$P" --runtime "$RUNWASM" "$@"; }
+cleanup() { "$ROOT_DIR/scripts/podman.sh" stop "$E2E_DIR/inst" "$RUNDIR" >/dev/null 2>&1; }
+trap cleanup EXIT
+
+rm -rf "$E2E_DIR"; mkdir -p "$E2E_DIR"/{rw,ro}
+echo "read me" > "$E2E_DIR/ro/file.txt"
+RUNWASM_BIN=$RUNWASM "$ROOT_DIR/scripts/podman.sh" config "$E2E_DIR/inst" "$RUNDIR" || exit 1
+"$P" load -q -i "$FIXTURES/wasm.tar" >/dev/null || exit 1
+"$P" load -q -i "$FIXTURES/busybox.tar" >/dev/null || exit 1
+WASM=docker.io/runwasm-test/wasm:latest
+BUSYBOX=docker.io/runwasm-test/busybox:latest
+
+cid_of() { "$P" inspect --format '{{.Id}}' "$1" 2>/dev/null; }
+
+test_case "podman: wasm image default command"
+run pod run --name p-hello "$WASM"
+assert_rc 0; assert_contains "$OUT" "hello from wasm"
+id=$(cid_of p-hello); "$P" rm p-hello >/dev/null
+assert_clean "$id" "$STATE_ROOT"
+
+test_case "podman: wasm args, env, exit code"
+run pod run --rm -e GREETING=hola "$WASM" env GREETING
+assert_rc 0; assert_contains "$OUT" "GREETING=hola"
+run pod run --rm "$WASM" exit 7
+assert_rc 7 "podman run of proc_exit(7)"
+
+test_case "podman: wasm stdout and stderr"
+run pod run --rm "$WASM" both
+assert_rc 0; assert_contains "$OUT" "to stdout"; assert_contains "$ERR" "to stderr"
+
+test_case "podman: wasm mounts, rw and ro"
+run pod run --rm -v "$E2E_DIR/rw:/data" "$WASM" write /data/p.txt from-podman
+assert_rc 0; assert_eq "$(cat "$E2E_DIR/rw/p.txt" 2>/dev/null)" "from-podman" "file written through podman"
+run pod run --rm -v "$E2E_DIR/ro:/config:ro" "$WASM" write /config/file.txt changed
+assert_rc 1; assert_eq "$(cat "$E2E_DIR/ro/file.txt")" "read me" "ro file"
+
+test_case "podman: linux image"
+run pod run --name p-linux "$BUSYBOX" sh -c 'echo linux via podman; exit 3'
+assert_rc 3; assert_contains "$OUT" "linux via podman"
+id=$(cid_of p-linux); "$P" rm p-linux >/dev/null
+assert_clean "$id" "$STATE_ROOT"
+
+test_case "podman: detached wasm, exec, stop"
+run pod run -d --name p-long "$WASM" sleep 3600
+assert_rc 0
+id=$(cid_of p-long)
+[ -d "$STATE_ROOT/$id" ] && _pass || _fail "no runwasm state at $STATE_ROOT/$id while running"
+run pod exec p-long /probe.wasm cat /etc/greeting.txt
+assert_rc 0 "podman exec (wasm)"; assert_contains "$OUT" "hello from the rootfs"
+run pod stop -t 5 p-long
+assert_rc 0 "podman stop"
+run "$P" inspect --format '{{.State.Status}} {{.State.ExitCode}}' p-long
+assert_contains "$OUT" "exited 143" "state after SIGTERM"
+"$P" rm p-long >/dev/null
+assert_clean "$id" "$STATE_ROOT"
+
+test_case "podman: invalid module"
+run pod run --name p-bad --entrypoint /bad.wasm "$WASM"
+assert_rc_not 0; assert_contains "$ERR" "invalid Wasm module /bad.wasm"
+id=$(cid_of p-bad); "$P" rm -f p-bad >/dev/null 2>&1
+[ -n "$id" ] && assert_clean "$id" "$STATE_ROOT"
+
+summary "podman + runwasm"
