@@ -105,4 +105,13 @@ assert_rc_not 0; assert_contains "$ERR" 'container "no-such-container" does not 
 run rt delete --force no-such-container
 assert_rc 0 "delete --force of a missing container"
 
+test_case "startup calls of CRI-O: --version and features"
+run "$RUNWASM" --version
+assert_rc 0; assert_contains "$OUT" "runwasm"
+run "$RUNWASM" features
+assert_rc 0
+assert_eq "$(json_get "$OUT" '["annotations"]["run.oci.handler"]')" "supported" "features annotations"
+assert_eq "$(json_get "$OUT" '["linux"]["cgroup"]["v1"]')" "True" "features cgroup v1"
+assert_contains "$(json_get "$OUT" '["linux"]["capabilities"]')" "CAP_SYS_ADMIN" "features capabilities"
+
 summary "conmon (CRI-O path) + runwasm"
