@@ -45,6 +45,10 @@ oom_score = 0
       default_runtime_name = "runc"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
         runtime_type = "io.containerd.runc.v2"
+      # runwasm's own shim v2, found on containerd's PATH (docs/integrations/kubernetes.md)
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runwasm]
+        runtime_type = "io.containerd.runwasm.v1"
+        pod_annotations = ["module.wasm.image/variant", "run.oci.handler"]
       # runwasm through containerd's runc shim (docs/integrations/containerd.md)
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runwasm-runc]
         runtime_type = "io.containerd.runc.v2"
@@ -55,10 +59,13 @@ oom_score = 0
 TOML
 }
 
+# alive PID: running and not a zombie (a reparented process may wait long to be reaped)
+alive() { [ -n "$1" ] && [ -n "$(ps -o stat= -p "$1" 2>/dev/null | grep -v Z)" ]; }
+
 case "$cmd" in
 start)
   write_config
-  if [ -f "$DIR/containerd.pid" ] && kill -0 "$(cat "$DIR/containerd.pid")" 2>/dev/null; then
+  if [ -f "$DIR/containerd.pid" ] && alive "$(cat "$DIR/containerd.pid")"; then
     echo "containerd already running (pid $(cat "$DIR/containerd.pid"))"; exit 0
   fi
   PATH="$DIR/bin:$PATH" setsid containerd --config "$DIR/config.toml" \
@@ -71,7 +78,7 @@ start)
 stop)
   if [ -f "$DIR/containerd.pid" ]; then
     pid=$(cat "$DIR/containerd.pid")
-    if kill -0 "$pid" 2>/dev/null; then
+    if alive "$pid"; then
       for ns in $(ctr -a "$SOCK" ns ls -q 2>/dev/null); do
         for t in $(ctr -a "$SOCK" -n "$ns" t ls -q 2>/dev/null); do
           ctr -a "$SOCK" -n "$ns" t kill -s KILL "$t" >/dev/null 2>&1 || true
@@ -82,7 +89,7 @@ stop)
         done
       done
       kill "$pid" 2>/dev/null || true
-      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      for _ in $(seq 1 50); do alive "$pid" || break; sleep 0.1; done
       kill -9 "$pid" 2>/dev/null || true
     fi
     rm -f "$DIR/containerd.pid"

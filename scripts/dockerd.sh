@@ -10,6 +10,9 @@ set -euo pipefail
 cmd=${1:?usage: dockerd.sh start|stop DIR [RUNDIR]}; DIR=$(realpath -m "${2:?DIR}")
 RUN=${3:-/run/runwasm-e2e/docker}
 D() { DOCKER_CONFIG="$DIR/client" /usr/bin/docker -H "unix://$RUN/docker.sock" "$@"; }
+# alive PID: running and not a zombie (a reparented process may wait long to be reaped)
+alive() { [ -n "$1" ] && [ -n "$(ps -o stat= -p "$1" 2>/dev/null | grep -v Z)" ]; }
+
 case "$cmd" in
 start)
   mkdir -p "$DIR"/{data,client,log} "$RUN"
@@ -33,7 +36,7 @@ start)
   }
 }
 JSON
-  if [ -f "$RUN/docker.pid" ] && kill -0 "$(cat "$RUN/docker.pid")" 2>/dev/null; then
+  if [ -f "$RUN/docker.pid" ] && alive "$(cat "$RUN/docker.pid")"; then
     echo "dockerd already running (pid $(cat "$RUN/docker.pid"))"; exit 0
   fi
   setsid dockerd --config-file "$DIR/daemon.json" >"$DIR/log/dockerd.log" 2>&1 </dev/null &
@@ -46,7 +49,7 @@ stop)
   fi
   if [ -f "$RUN/docker.pid" ]; then
     pid=$(cat "$RUN/docker.pid"); kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 1 100); do alive "$pid" || break; sleep 0.1; done
     kill -9 "$pid" 2>/dev/null || true
   fi
   for p in $(pgrep -f "containerd --config $RUN/exec/containerd" || true); do kill "$p" 2>/dev/null || true; done

@@ -1,0 +1,119 @@
+//! The shim runs containers through the `runwasm` binary, as containerd's runc shim runs
+//! `runc`: the shim is multi-threaded (ttrpc, reaper), so it never forks into a container
+//! itself; `runwasm` does, from a fresh single-threaded process. Both share one state format
+//! and one compile cache.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use containerd_shim::monitor::{monitor_subscribe, wait_pid, Topic};
+
+#[derive(Debug, Clone)]
+pub struct RunwasmCli {
+    binary: PathBuf,
+    root: PathBuf,
+}
+
+/// A failed `runwasm` call: its last error line, which names the problem.
+#[derive(Debug)]
+pub struct CliError(pub String);
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The stdio a container process gets; `None` is /dev/null.
+#[derive(Default)]
+pub struct ProcessIo {
+    pub stdin: Option<std::fs::File>,
+    pub stdout: Option<std::fs::File>,
+    pub stderr: Option<std::fs::File>,
+}
+
+fn stdio(file: Option<std::fs::File>) -> Stdio {
+    file.map(Stdio::from).unwrap_or_else(Stdio::null)
+}
+
+impl RunwasmCli {
+    /// `runwasm` next to this shim binary, else from PATH; state under `root`.
+    pub fn new(root: PathBuf) -> Self {
+        let beside = std::env::current_exe()
+            .ok()
+            .and_then(|exe| Some(exe.canonicalize().ok()?.parent()?.join("runwasm")))
+            .filter(|p| p.exists());
+        Self {
+            binary: beside.unwrap_or_else(|| PathBuf::from("runwasm")),
+            root,
+        }
+    }
+
+    /// Runs `runwasm --root R --log LOG --log-format json ARGS`. With `io` the process
+    /// (and so the container it creates) gets that stdio; otherwise stdout is captured and
+    /// returned. A failure carries the last error line of the log, as containerd shows it.
+    pub fn run(
+        &self,
+        log: &Path,
+        args: &[&str],
+        io: Option<ProcessIo>,
+        input: Option<&[u8]>,
+    ) -> Result<String, CliError> {
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg("--root")
+            .arg(&self.root)
+            .arg("--log")
+            .arg(log)
+            .args(["--log-format", "json"])
+            .args(args);
+        let captured = io.is_none();
+        match io {
+            Some(io) => {
+                cmd.stdin(stdio(io.stdin))
+                    .stdout(stdio(io.stdout))
+                    .stderr(stdio(io.stderr));
+            }
+            None => {
+                let stdin = if input.is_some() {
+                    Stdio::piped()
+                } else {
+                    Stdio::null()
+                };
+                cmd.stdin(stdin)
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null());
+            }
+        }
+        // the shim's reaper thread collects every child: wait through its monitor
+        let subscription =
+            monitor_subscribe(Topic::Pid).map_err(|e| CliError(format!("monitor: {e}")))?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| CliError(format!("cannot run {}: {e}", self.binary.display())))?;
+        if let (Some(data), Some(mut stdin)) = (input, child.stdin.take()) {
+            let _ = stdin.write_all(data);
+        }
+        let mut out = String::new();
+        if captured {
+            if let Some(mut stdout) = child.stdout.take() {
+                let _ = stdout.read_to_string(&mut out);
+            }
+        }
+        match wait_pid(child.id() as i32, subscription) {
+            0 => Ok(out),
+            code => Err(CliError(last_error(log).unwrap_or_else(|| {
+                format!("runwasm {} exited with status {code}", args[0])
+            }))),
+        }
+    }
+}
+
+/// The message of the last `"level":"error"` line of a runtime log.
+fn last_error(log: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(log).ok()?;
+    text.lines().rev().find_map(|line| {
+        let entry: serde_json::Value = serde_json::from_str(line).ok()?;
+        (entry["level"] == "error").then(|| entry["msg"].as_str().map(str::to_string))?
+    })
+}

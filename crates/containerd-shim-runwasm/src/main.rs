@@ -1,0 +1,109 @@
+//! `containerd-shim-runwasm-v1`: the containerd shim v2 of runwasm.
+//! `ctr run --runtime io.containerd.runwasm.v1`, CRI `runtime_type = "io.containerd.runwasm.v1"`.
+
+mod cli;
+mod io;
+mod service;
+mod stats;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use containerd_shim::publisher::RemotePublisher;
+use containerd_shim::{Config, DeleteResponse, ExitSignal, Flags, StartOpts};
+
+use cli::RunwasmCli;
+use service::TaskService;
+
+/// Annotations that name a pod: its containers share one shim.
+const POD_ANNOTATIONS: [&str; 2] = [
+    "io.kubernetes.cri.sandbox-id",
+    "io.kubernetes.cri-o.SandboxID",
+];
+
+struct Shim {
+    exit: Arc<ExitSignal>,
+    namespace: String,
+    id: String,
+    bundle: String,
+}
+
+fn state_root(namespace: &str) -> PathBuf {
+    PathBuf::from("/run/containerd/runwasm").join(namespace)
+}
+
+/// The pod of the container whose bundle is the current directory, or the container itself.
+fn grouping(id: &str) -> String {
+    let annotations = std::fs::read_to_string("config.json")
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .map(|spec| spec["annotations"].clone());
+    POD_ANNOTATIONS
+        .iter()
+        .find_map(|key| annotations.as_ref()?.get(key)?.as_str().map(str::to_string))
+        .unwrap_or_else(|| id.to_string())
+}
+
+impl containerd_shim::Shim for Shim {
+    type T = TaskService;
+
+    fn new(_runtime_id: &str, args: &Flags, _config: &mut Config) -> Self {
+        Self {
+            exit: Arc::new(ExitSignal::default()),
+            namespace: args.namespace.clone(),
+            id: args.id.clone(),
+            bundle: args.bundle.clone(),
+        }
+    }
+
+    fn start_shim(&mut self, opts: StartOpts) -> Result<String, containerd_shim::Error> {
+        let group = grouping(&opts.id);
+        let (_pid, address) = containerd_shim::spawn(opts, &group, Vec::new())?;
+        // containerd reconnects after a restart through the bundle's `address` file
+        std::fs::write("address", &address).map_err(|e| containerd_shim::Error::IoError {
+            context: "write address".into(),
+            err: e,
+        })?;
+        Ok(address)
+    }
+
+    /// Cleans up after a shim that died: the container is killed and deleted, its rootfs
+    /// unmounted.
+    fn delete_shim(&mut self) -> Result<DeleteResponse, containerd_shim::Error> {
+        let bundle = if self.bundle.is_empty() {
+            std::env::current_dir().unwrap_or_default()
+        } else {
+            PathBuf::from(&self.bundle)
+        };
+        let cli = RunwasmCli::new(state_root(&self.namespace));
+        if let Err(e) = cli.run(
+            &bundle.join("log.json"),
+            &["delete", "--force", &self.id],
+            None,
+            None,
+        ) {
+            log::warn!("cleanup of {}: {e}", self.id);
+        }
+        let _ = nix::mount::umount2(&bundle.join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
+        Ok(service::dead_shim_response())
+    }
+
+    fn wait(&mut self) {
+        self.exit.wait();
+    }
+
+    fn create_task_service(&self, publisher: RemotePublisher) -> TaskService {
+        let root = state_root(&self.namespace);
+        let _ = std::fs::create_dir_all(&root);
+        TaskService::new(
+            &self.namespace,
+            RunwasmCli::new(root),
+            publisher,
+            self.exit.clone(),
+        )
+    }
+}
+
+fn main() {
+    containerd_shim::run::<Shim>("io.containerd.runwasm.v1", None)
+}

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# The shim v2: `ctr run --runtime io.containerd.runwasm.v1`, containerd 1.6 finding
+# containerd-shim-runwasm-v1 (and runwasm beside it) on its PATH.
+source "$(dirname "$0")/lib.sh"
+E2E_DIR=${E2E_DIR:-/tmp/runwasm-e2e}/containerd-shim
+CTRD="$E2E_DIR/containerd"
+NS=runwasm-shim-e2e
+SHIM=${SHIM:-$ROOT_DIR/target/release/containerd-shim-runwasm-v1}
+STATE_ROOT=/run/containerd/runwasm/$NS
+WASM=docker.io/runwasm-test/wasm:latest
+BUSYBOX=docker.io/runwasm-test/busybox:latest
+SOCK="$CTRD/containerd.sock"
+
+ctr_() { ctr -a "$SOCK" -n "$NS" "$@"; }
+srun() { ctr_ run --runtime io.containerd.runwasm.v1 --fifo-dir "$CTRD/fifo" "$@"; }
+task_status() { ctr_ t ls 2>/dev/null | awk -v id="$1" '$1 == id {print $3}'; }
+cleanup() { "$ROOT_DIR/scripts/containerd.sh" stop "$CTRD" >/dev/null 2>&1; }
+trap cleanup EXIT
+
+rm -rf "$E2E_DIR"; mkdir -p "$CTRD/bin"
+# containers of an aborted earlier run of this suite
+for id in $(ls "$STATE_ROOT" 2>/dev/null); do "$RUNWASM" --root "$STATE_ROOT" delete --force "$id"; done
+ln -sf "$SHIM" "$CTRD/bin/containerd-shim-runwasm-v1"
+ln -sf "$RUNWASM" "$CTRD/bin/runwasm"
+"$ROOT_DIR/scripts/containerd.sh" start "$CTRD" || exit 1
+ctr_ image import "$FIXTURES/wasm.tar" >/dev/null || exit 1
+ctr_ image import "$FIXTURES/busybox.tar" >/dev/null || exit 1
+
+test_case "shim: wasm hello, args, env, exit code"
+run srun --rm "$WASM" s-hello
+assert_rc 0; assert_contains "$OUT" "hello from wasm"
+assert_clean s-hello "$STATE_ROOT"
+run srun --rm --env GREETING=salut "$WASM" s-args /probe.wasm args one two
+assert_rc 0; assert_contains "$OUT" "args: /probe.wasm args one two"
+run srun --rm --env GREETING=salut "$WASM" s-env /probe.wasm env GREETING
+assert_rc 0; assert_contains "$OUT" "GREETING=salut"
+run srun --rm "$WASM" s-exit /probe.wasm exit 7
+assert_rc 7 "exit status through the shim"
+assert_clean s-exit "$STATE_ROOT"
+
+test_case "shim: stdin with ctr run -i"
+run sh -c "echo piped-input | ctr -a '$SOCK' -n $NS run --rm --runtime io.containerd.runwasm.v1 --fifo-dir '$CTRD/fifo' $WASM s-stdin /probe.wasm stdin"
+assert_rc 0; assert_contains "$OUT" "stdin: piped-input"
+
+test_case "shim: rootfs file, stderr, component"
+run srun --rm "$WASM" s-cat /probe.wasm cat /etc/greeting.txt
+assert_rc 0; assert_contains "$OUT" "hello from the rootfs"
+run srun --rm "$WASM" s-both /probe.wasm both
+assert_rc 0; assert_contains "$OUT" "to stdout"; assert_contains "$ERR" "to stderr"
+run srun --rm "$WASM" s-p2 /probe-p2.wasm args p2
+assert_rc 0; assert_contains "$OUT" "args: /probe-p2.wasm args p2"
+
+test_case "shim: linux busybox"
+run srun --rm "$BUSYBOX" s-linux /bin/sh -c 'echo linux via shim; exit 3'
+assert_rc 3; assert_contains "$OUT" "linux via shim"
+assert_clean s-linux "$STATE_ROOT"
+
+test_case "shim: exec, ps, metrics, pause/resume, SIGKILL of a looping module"
+run srun -d "$WASM" s-loop /probe.wasm loop
+assert_rc 0
+wait_for sh -c "ctr -a '$SOCK' -n $NS t ls | grep -q 's-loop.*RUNNING'" && _pass || _fail "s-loop not RUNNING"
+run ctr_ task exec --exec-id e1 s-loop /probe.wasm cat /etc/greeting.txt
+assert_rc 0 "ctr task exec (wasm)"; assert_contains "$OUT" "hello from the rootfs"
+run ctr_ task exec --exec-id e2 s-loop /probe.wasm exit 5
+assert_rc 5 "wasm exec exit status"
+run ctr_ task ps s-loop
+assert_rc 0 "ctr task ps"; assert_contains "$OUT" "$(ctr_ t ls | awk '$1=="s-loop"{print $2}')" "ctr task ps lists the init pid"
+run ctr_ task metrics s-loop
+assert_rc 0 "ctr task metrics"; assert_contains "$OUT" "memory" "metrics"
+run ctr_ task pause s-loop; assert_rc 0 "pause"
+assert_eq "$(task_status s-loop)" "PAUSED" "status after pause"
+run ctr_ task resume s-loop; assert_rc 0 "resume"
+assert_eq "$(task_status s-loop)" "RUNNING" "status after resume"
+start=$(date +%s%N)
+run ctr_ task kill -s SIGKILL s-loop; assert_rc 0 "kill"
+stopped=""
+for _ in $(seq 1 50); do [ "$(task_status s-loop)" = STOPPED ] && { stopped=$(( ($(date +%s%N) - start) / 1000000 )); break; }; sleep 0.02; done
+[ -n "$stopped" ] && [ "$stopped" -lt 1000 ] && _pass || _fail "s-loop not STOPPED within 1 s of SIGKILL (${stopped:-never} ms)"
+ctr_ task rm s-loop >/dev/null 2>&1; ctr_ c rm s-loop >/dev/null 2>&1
+assert_clean s-loop "$STATE_ROOT"
+
+test_case "shim: exec into a linux container"
+run srun -d "$BUSYBOX" s-long sleep 3600
+assert_rc 0
+wait_for sh -c "ctr -a '$SOCK' -n $NS t ls | grep -q 's-long.*RUNNING'"
+run ctr_ task exec --exec-id e1 s-long /bin/sh -c 'echo exec in linux; exit 2'
+assert_rc 2; assert_contains "$OUT" "exec in linux"
+ctr_ task kill -s SIGKILL s-long >/dev/null; wait_for sh -c "ctr -a '$SOCK' -n $NS t ls | grep -q 's-long.*STOPPED'"
+ctr_ task rm s-long >/dev/null 2>&1; ctr_ c rm s-long >/dev/null 2>&1
+assert_clean s-long "$STATE_ROOT"
+
+test_case "shim: bad input names the problem and leaves nothing"
+run srun --rm "$WASM" s-bad /bad.wasm
+assert_rc_not 0; assert_contains "$ERR" "invalid Wasm module /bad.wasm"
+ctr_ c rm s-bad >/dev/null 2>&1
+assert_clean s-bad "$STATE_ROOT"
+run srun --rm "$WASM" s-missing /nope.wasm
+assert_rc_not 0; assert_contains "$ERR" "/nope.wasm"
+ctr_ c rm s-missing >/dev/null 2>&1
+assert_clean s-missing "$STATE_ROOT"
+
+test_case "shim: kill -9 of the shim while a task runs"
+run srun -d "$WASM" s-victim /probe.wasm sleep 3600
+assert_rc 0
+wait_for sh -c "ctr -a '$SOCK' -n $NS t ls | grep -q 's-victim.*RUNNING'"
+shim_pid=$(pgrep -f "containerd-shim-runwasm-v1 .*-id s-victim" | head -1)
+[ -n "$shim_pid" ] && _pass || _fail "no shim process for s-victim"
+kill -9 "$shim_pid" 2>/dev/null
+wait_for sh -c "! ctr -a '$SOCK' -n $NS t ls | grep -q 's-victim.*RUNNING'" && _pass || _fail "task still RUNNING after its shim died"
+ctr_ task rm -f s-victim >/dev/null 2>&1; ctr_ c rm s-victim >/dev/null 2>&1
+run srun --rm "$WASM" s-after
+assert_rc 0 "ctr run after a shim was killed"; assert_contains "$OUT" "hello from wasm"
+assert_clean s-victim "$STATE_ROOT"
+
+test_case "shim: containerd restarted while a wasm task runs"
+run srun -d "$WASM" s-survivor /probe.wasm sleep 3600
+assert_rc 0
+wait_for sh -c "ctr -a '$SOCK' -n $NS t ls | grep -q 's-survivor.*RUNNING'"
+kill "$(cat "$CTRD/containerd.pid")"; sleep 1
+"$ROOT_DIR/scripts/containerd.sh" start "$CTRD" >/dev/null || _fail "containerd did not restart"
+wait_for sh -c "ctr -a '$SOCK' -n $NS t ls | grep -q 's-survivor.*RUNNING'" && _pass || _fail "task not listed RUNNING after containerd restart"
+run ctr_ task kill -s SIGKILL s-survivor; assert_rc 0 "kill after restart"
+wait_for sh -c "ctr -a '$SOCK' -n $NS t ls | grep -q 's-survivor.*STOPPED'" && _pass || _fail "task not STOPPED after kill"
+ctr_ task rm s-survivor >/dev/null 2>&1; ctr_ c rm s-survivor >/dev/null 2>&1
+assert_clean s-survivor "$STATE_ROOT"
+
+summary "containerd + containerd-shim-runwasm-v1"
