@@ -30,6 +30,10 @@ for handler in runwasm runwasm-runc; do
   fi
   left=$(ls /run/containerd/runwasm/k8s.io "$CTRD/runwasm-cri/k8s.io" 2>/dev/null | grep -v '^/' || true)
   assert_eq "$left" "" "runwasm state directories left after the pod"
+  cgroups=$(find /sys/fs/cgroup/*/k8s.io /sys/fs/cgroup/k8s.io -mindepth 1 -type d 2>/dev/null | head -3)
+  assert_eq "$cgroups" "" "pod cgroups left after the pod"
+  procs=$(grep -l ":/k8s.io/" /proc/[0-9]*/cgroup 2>/dev/null | head -3)
+  assert_eq "$procs" "" "pod processes left after the pod"
   leftovers=$(grep -c " $CTRD/.*/rootfs " /proc/mounts)
   assert_eq "$leftovers" "0" "rootfs mounts left after the pod"
 done

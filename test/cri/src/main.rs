@@ -28,6 +28,17 @@ async fn connect(socket: String) -> Result<Channel> {
         .await?)
 }
 
+/// What the kubelet sends for a pod without hostPID or shareProcessNamespace, on the host
+/// network (no CNI on the test machine).
+fn namespace_options() -> NamespaceOption {
+    NamespaceOption {
+        network: NamespaceMode::Node as i32,
+        pid: NamespaceMode::Container as i32,
+        ipc: NamespaceMode::Pod as i32,
+        ..Default::default()
+    }
+}
+
 fn pod_config(log_dir: &str) -> PodSandboxConfig {
     PodSandboxConfig {
         metadata: Some(PodSandboxMetadata {
@@ -38,12 +49,8 @@ fn pod_config(log_dir: &str) -> PodSandboxConfig {
         }),
         log_directory: log_dir.into(),
         linux: Some(LinuxPodSandboxConfig {
-            // host network: no CNI on this machine (and so no private hostname)
             security_context: Some(LinuxSandboxSecurityContext {
-                namespace_options: Some(NamespaceOption {
-                    network: NamespaceMode::Node as i32,
-                    ..Default::default()
-                }),
+                namespace_options: Some(namespace_options()),
                 ..Default::default()
             }),
             ..Default::default()
@@ -72,6 +79,13 @@ impl Pod {
             }),
             command: command.iter().map(|s| s.to_string()).collect(),
             log_path: format!("{name}.log"),
+            linux: Some(LinuxContainerConfig {
+                security_context: Some(LinuxContainerSecurityContext {
+                    namespace_options: Some(namespace_options()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let id = self
