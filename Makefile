@@ -32,6 +32,10 @@ test: deps build fixtures unit e2e
 demo: deps build fixtures
 	RUNWASM=$(RUNWASM) FIXTURES=$(FIXTURES) scripts/demo.sh
 
+# benchmarks (docs/benchmarks.md): the shim, runwasm via the runc shim, runc + busybox
+bench: deps build fixtures
+	RUNWASM=$(RUNWASM) FIXTURES=$(FIXTURES) scripts/bench.py
+
 clean:
 	$(CARGO) clean
 	rm -rf test/wasm/target

@@ -5,7 +5,8 @@
 #   busybox.tar  runwasm-test/busybox:latest  static busybox (the Linux comparator)
 #   pause.tar    runwasm-test/pause:latest    a static pause for pod sandboxes
 # Wasm image contents: /probe.wasm (p1 module), /probe-p2.wasm (p2 component), /hello.wasm
-# (from WAT), /reactor.wasm (valid, not a command), /bad.wasm (invalid), /etc/greeting.txt.
+# (from WAT), /reactor.wasm (valid, not a command), /bad.wasm (invalid), /large.wasm (a few
+# MB, generated), /etc/greeting.txt.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$(realpath -m "${1:-$HERE/target/fixtures}")
@@ -25,6 +26,9 @@ wat2wasm "$HERE/test/wasm/hello.wat" -o "$W/hello.wasm"
 wat2wasm "$HERE/test/wasm/reactor.wat" -o "$W/reactor.wasm"
 # the magic and version of a module, then bytes that are no section at all
 printf '\0asm\001\0\0\0\377\377\377\377' > "$W/bad.wasm"
+# a module of a few MB for the compile-cache benchmark
+"$HERE/test/wasm/gen-large.py" "$OUT/large.wat"
+wat2wasm "$OUT/large.wat" -o "$W/large.wasm"
 echo "hello from the rootfs" > "$W/etc/greeting.txt"
 "$HERE/scripts/mk-oci-image.py" "$W" runwasm-test/wasm:latest "$OUT/wasm.tar" \
     --entrypoint '["/probe.wasm"]' --cmd '["hello"]' --platform "$PLATFORM"
