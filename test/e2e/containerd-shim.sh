@@ -42,6 +42,13 @@ test_case "shim: stdin with ctr run -i"
 run sh -c "echo piped-input | ctr -a '$SOCK' -n $NS run --rm --runtime io.containerd.runwasm.v1 --fifo-dir '$CTRD/fifo' $WASM s-stdin /probe.wasm stdin"
 assert_rc 0; assert_contains "$OUT" "stdin: piped-input"
 
+test_case "shim: terminal (ctr run -t, under script for a tty)"
+run script -qec "ctr -a '$SOCK' -n $NS run -t --rm --runtime io.containerd.runwasm.v1 --fifo-dir '$CTRD/fifo' $WASM s-tty /probe.wasm exit 3" /dev/null
+assert_rc 3 "exit status on a tty"
+run script -qec "ctr -a '$SOCK' -n $NS run -t --rm --runtime io.containerd.runwasm.v1 --fifo-dir '$CTRD/fifo' $WASM s-tty2" /dev/null
+assert_rc 0; assert_contains "$OUT" "hello from wasm"
+assert_clean s-tty2 "$STATE_ROOT"
+
 test_case "shim: rootfs file, stderr, component"
 run srun --rm "$WASM" s-cat /probe.wasm cat /etc/greeting.txt
 assert_rc 0; assert_contains "$OUT" "hello from the rootfs"

@@ -42,6 +42,16 @@ assert_rc 0; assert_eq "$(cat "$E2E_DIR/rw/p.txt" 2>/dev/null)" "from-podman" "f
 run pod run --rm -v "$E2E_DIR/ro:/config:ro" "$WASM" write /config/file.txt changed
 assert_rc 1; assert_eq "$(cat "$E2E_DIR/ro/file.txt")" "read me" "ro file"
 
+test_case "podman: wasm runs as the spec's user"
+run pod run --rm --user 1000:1000 "$WASM" write /etc/greeting.txt overwritten
+assert_rc 1 "uid 1000 writing a root-owned file"; assert_contains "$ERR" "cannot write /etc/greeting.txt"
+run pod run --rm "$WASM" write /etc/greeting.txt overwritten
+assert_rc 0 "root writing the same file"
+
+test_case "podman: wasm on a terminal (console socket)"
+run pod run --rm -t "$WASM" hello
+assert_rc 0; assert_contains "$OUT" $'hello from wasm\r' "tty output (CRLF from the pty)"
+
 test_case "podman: linux image"
 run pod run --name p-linux "$BUSYBOX" sh -c 'echo linux via podman; exit 3'
 assert_rc 3; assert_contains "$OUT" "linux via podman"
@@ -55,6 +65,8 @@ id=$(cid_of p-long)
 [ -d "$STATE_ROOT/$id" ] && _pass || _fail "no runwasm state at $STATE_ROOT/$id while running"
 run pod exec p-long /probe.wasm cat /etc/greeting.txt
 assert_rc 0 "podman exec (wasm)"; assert_contains "$OUT" "hello from the rootfs"
+run pod exec -t p-long /probe.wasm hello
+assert_rc 0 "podman exec -t (wasm on a tty)"; assert_contains "$OUT" $'hello from wasm\r' "exec tty output"
 run pod stop -t 5 p-long
 assert_rc 0 "podman stop"
 run "$P" inspect --format '{{.State.Status}} {{.State.ExitCode}}' p-long

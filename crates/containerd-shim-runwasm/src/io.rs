@@ -7,6 +7,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
@@ -58,8 +59,14 @@ pub struct ConsoleSocket {
 }
 
 impl ConsoleSocket {
-    pub fn new(dir: &Path, name: &str) -> std::io::Result<Self> {
-        let path = dir.join(format!("console-{name}.sock"));
+    /// A socket in the temporary directory: bundle paths can exceed a socket path's 108 bytes.
+    pub fn new() -> std::io::Result<Self> {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "runwasm-console-{}-{}.sock",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path)?;
         Ok(Self { path, listener })
@@ -102,30 +109,26 @@ impl Drop for ConsoleSocket {
 /// Copies between the pty master and the fifos until the terminal closes.
 pub fn copy_console(master: &OwnedFd, paths: &StdioPaths) -> std::io::Result<()> {
     let io = paths.open()?;
-    if let Some(mut stdin) = io.stdin {
-        let mut to_pty = File::from(master.try_clone()?);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = stdin.read(&mut buf) {
-                if n == 0 || to_pty.write_all(&buf[..n]).is_err() {
-                    break;
-                }
-            }
-        });
+    if let Some(stdin) = io.stdin {
+        pump(stdin, File::from(master.try_clone()?));
     }
-    if let Some(mut stdout) = io.stdout {
-        let mut from_pty = File::from(master.try_clone()?);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            // EIO once the last slave fd closes: the process has exited
-            while let Ok(n) = from_pty.read(&mut buf) {
-                if n == 0 || stdout.write_all(&buf[..n]).is_err() {
-                    break;
-                }
-            }
-        });
+    if let Some(stdout) = io.stdout {
+        // the master reads EIO once the last slave fd closes: the process has exited
+        pump(File::from(master.try_clone()?), stdout);
     }
     Ok(())
+}
+
+/// Copies `from` to `to` on a thread until either end closes.
+fn pump(mut from: File, mut to: File) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = from.read(&mut buf) {
+            if n == 0 || to.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+    });
 }
 
 /// Sets the pty's window size.

@@ -100,6 +100,14 @@ struct Tasks {
     unclaimed: HashMap<i32, i32>,
 }
 
+impl Tasks {
+    fn get(&mut self, id: &str) -> TtrpcResult<&mut Task> {
+        self.tasks
+            .get_mut(id)
+            .ok_or_else(|| rpc(Code::NOT_FOUND, format!("task {id} not found")))
+    }
+}
+
 struct Inner {
     namespace: String,
     cli: RunwasmCli,
@@ -205,11 +213,7 @@ impl Inner {
     /// Records a started process's pid, applying an exit that was seen before the pid.
     fn set_pid(&self, tasks: &mut Tasks, id: &str, exec_id: &str, pid: i32) -> TtrpcResult<()> {
         let early_exit = tasks.unclaimed.remove(&pid);
-        let task = tasks
-            .tasks
-            .get_mut(id)
-            .ok_or_else(|| rpc(Code::NOT_FOUND, format!("task {id} not found")))?;
-        let proc = task.proc_mut(exec_id)?;
+        let proc = tasks.get(id)?.proc_mut(exec_id)?;
         proc.pid = pid;
         proc.status = Status::RUNNING;
         if let Some(code) = early_exit {
@@ -218,12 +222,16 @@ impl Inner {
         Ok(())
     }
 
+    /// Runs a `runwasm` command about a task; its error is what containerd shows.
+    fn runwasm(&self, log: &Path, args: &[&str], input: Option<&[u8]>) -> TtrpcResult<String> {
+        self.cli
+            .run(log, args, None, input)
+            .map_err(|e| rpc(Code::UNKNOWN, e.0))
+    }
+
     fn task_paths(&self, id: &str) -> TtrpcResult<(PathBuf, PathBuf)> {
-        let tasks = self.lock();
-        let task = tasks
-            .tasks
-            .get(id)
-            .ok_or_else(|| rpc(Code::NOT_FOUND, format!("task {id} not found")))?;
+        let mut tasks = self.lock();
+        let task = tasks.get(id)?;
         Ok((task.bundle.clone(), task.log()))
     }
 
@@ -234,8 +242,6 @@ impl Inner {
         log: &Path,
         args: &[&str],
         stdio: &StdioPaths,
-        socket_dir: &Path,
-        name: &str,
     ) -> TtrpcResult<Option<OwnedFd>> {
         if !stdio.terminal {
             let io = stdio
@@ -246,7 +252,7 @@ impl Inner {
                 .map_err(|e| rpc(Code::UNKNOWN, e.0))?;
             return Ok(None);
         }
-        let socket = ConsoleSocket::new(socket_dir, name)
+        let socket = ConsoleSocket::new()
             .map_err(|e| rpc(Code::INTERNAL, format!("console socket: {e}")))?;
         let socket_path = socket.path().display().to_string();
         let mut full: Vec<&str> = vec![args[0], "--console-socket", &socket_path];
@@ -328,8 +334,6 @@ impl containerd_shim::Task for TaskService {
                 &req.id,
             ],
             &stdio,
-            &bundle,
-            "init",
         );
         let console = match created {
             Ok(console) => console,
@@ -376,15 +380,10 @@ impl containerd_shim::Task for TaskService {
         let me = &self.inner;
         let (bundle, log) = me.task_paths(&req.id)?;
         if req.exec_id.is_empty() {
-            me.cli
-                .run(&log, &["start", &req.id], None, None)
-                .map_err(|e| rpc(Code::UNKNOWN, e.0))?;
+            me.runwasm(&log, &["start", &req.id], None)?;
             let pid = {
                 let mut tasks = me.lock();
-                let task = tasks
-                    .tasks
-                    .get_mut(&req.id)
-                    .ok_or_else(|| rpc(Code::NOT_FOUND, "gone"))?;
+                let task = tasks.get(&req.id)?;
                 if task.init.exited_at.is_none() {
                     task.init.status = Status::RUNNING;
                 }
@@ -405,10 +404,7 @@ impl containerd_shim::Task for TaskService {
         }
         let (spec, stdio) = {
             let mut tasks = me.lock();
-            let task = tasks
-                .tasks
-                .get_mut(&req.id)
-                .ok_or_else(|| rpc(Code::NOT_FOUND, "gone"))?;
+            let task = tasks.get(&req.id)?;
             let proc = task.proc_mut(&req.exec_id)?;
             (
                 proc.exec_spec.clone().unwrap_or_default(),
@@ -429,8 +425,6 @@ impl containerd_shim::Task for TaskService {
                 &req.id,
             ],
             &stdio,
-            &bundle,
-            &req.exec_id,
         )?;
         let pid = read_pid(&pid_file)?;
         {
@@ -461,10 +455,7 @@ impl containerd_shim::Task for TaskService {
         let me = &self.inner;
         if !req.exec_id.is_empty() {
             let mut tasks = me.lock();
-            let task = tasks
-                .tasks
-                .get_mut(&req.id)
-                .ok_or_else(|| rpc(Code::NOT_FOUND, "gone"))?;
+            let task = tasks.get(&req.id)?;
             let proc = task
                 .execs
                 .remove(&req.exec_id)
@@ -480,15 +471,13 @@ impl containerd_shim::Task for TaskService {
             });
         }
         let (bundle, log) = me.task_paths(&req.id)?;
-        me.cli
-            .run(&log, &["delete", "--force", &req.id], None, None)
-            .map_err(|e| rpc(Code::UNKNOWN, e.0))?;
+        me.runwasm(&log, &["delete", "--force", &req.id], None)?;
         let _ = nix::mount::umount2(&bundle.join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
         let task = me
             .lock()
             .tasks
             .remove(&req.id)
-            .ok_or_else(|| rpc(Code::NOT_FOUND, "gone"))?;
+            .ok_or_else(|| rpc(Code::NOT_FOUND, format!("task {} not found", req.id)))?;
         let exited_at = task.init.exited_at.clone().unwrap_or_else(now);
         me.publish(
             topics::TASK_DELETE_EVENT_TOPIC,
@@ -511,10 +500,7 @@ impl containerd_shim::Task for TaskService {
     fn pids(&self, _ctx: &TtrpcContext, req: PidsRequest) -> TtrpcResult<PidsResponse> {
         let me = &self.inner;
         let (_, log) = me.task_paths(&req.id)?;
-        let out = me
-            .cli
-            .run(&log, &["ps", "--format", "json", &req.id], None, None)
-            .map_err(|e| rpc(Code::UNKNOWN, e.0))?;
+        let out = me.runwasm(&log, &["ps", "--format", "json", &req.id], None)?;
         let pids: Vec<u32> = serde_json::from_str(out.trim())
             .map_err(|e| rpc(Code::INTERNAL, format!("runwasm ps: {e}")))?;
         Ok(PidsResponse {
@@ -547,18 +533,11 @@ impl containerd_shim::Task for TaskService {
                 args.push("--all");
             }
             args.extend([req.id.as_str(), signal.as_str()]);
-            return me
-                .cli
-                .run(&log, &args, None, None)
-                .map(|_| api::Empty::new())
-                .map_err(|e| rpc(Code::UNKNOWN, e.0));
+            return me.runwasm(&log, &args, None).map(|_| api::Empty::new());
         }
         let pid = {
             let mut tasks = me.lock();
-            let task = tasks
-                .tasks
-                .get_mut(&req.id)
-                .ok_or_else(|| rpc(Code::NOT_FOUND, "gone"))?;
+            let task = tasks.get(&req.id)?;
             let proc = task.proc_mut(&req.exec_id)?;
             if proc.exited_at.is_some() || proc.pid == 0 {
                 return Err(rpc(Code::NOT_FOUND, "process already finished"));
@@ -584,10 +563,7 @@ impl containerd_shim::Task for TaskService {
         std::fs::write(&spec_path, spec).map_err(|e| rpc(Code::INTERNAL, e.to_string()))?;
         {
             let mut tasks = me.lock();
-            let task = tasks
-                .tasks
-                .get_mut(&req.id)
-                .ok_or_else(|| rpc(Code::NOT_FOUND, "gone"))?;
+            let task = tasks.get(&req.id)?;
             if task.execs.contains_key(&req.exec_id) {
                 return Err(rpc(
                     Code::ALREADY_EXISTS,
@@ -611,10 +587,7 @@ impl containerd_shim::Task for TaskService {
 
     fn resize_pty(&self, _ctx: &TtrpcContext, req: ResizePtyRequest) -> TtrpcResult<api::Empty> {
         let mut tasks = self.inner.lock();
-        let task = tasks
-            .tasks
-            .get_mut(&req.id)
-            .ok_or_else(|| rpc(Code::NOT_FOUND, "gone"))?;
+        let task = tasks.get(&req.id)?;
         let proc = task.proc_mut(&req.exec_id)?;
         if let Some(master) = &proc.console {
             resize(master, req.width, req.height)
@@ -636,25 +609,19 @@ impl containerd_shim::Task for TaskService {
             .as_ref()
             .map(|a| a.value.clone())
             .unwrap_or_default();
-        me.cli
-            .run(
-                &log,
-                &["update", "--resources", "-", &req.id],
-                None,
-                Some(&resources),
-            )
-            .map(|_| api::Empty::new())
-            .map_err(|e| rpc(Code::UNKNOWN, e.0))
+        me.runwasm(
+            &log,
+            &["update", "--resources", "-", &req.id],
+            Some(&resources),
+        )
+        .map(|_| api::Empty::new())
     }
 
     fn wait(&self, _ctx: &TtrpcContext, req: WaitRequest) -> TtrpcResult<WaitResponse> {
         let me = &self.inner;
         let mut tasks = me.lock();
         loop {
-            let task = tasks
-                .tasks
-                .get_mut(&req.id)
-                .ok_or_else(|| rpc(Code::NOT_FOUND, "gone"))?;
+            let task = tasks.get(&req.id)?;
             let proc = task.proc_mut(&req.exec_id)?;
             if let Some(at) = &proc.exited_at {
                 return Ok(WaitResponse {
@@ -669,10 +636,7 @@ impl containerd_shim::Task for TaskService {
 
     fn state(&self, _ctx: &TtrpcContext, req: StateRequest) -> TtrpcResult<StateResponse> {
         let mut tasks = self.inner.lock();
-        let task = tasks
-            .tasks
-            .get_mut(&req.id)
-            .ok_or_else(|| rpc(Code::NOT_FOUND, "gone"))?;
+        let task = tasks.get(&req.id)?;
         let bundle = task.bundle.display().to_string();
         let proc = task.proc_mut(&req.exec_id)?;
         let mut resp = StateResponse {
@@ -700,11 +664,8 @@ impl containerd_shim::Task for TaskService {
 
     fn stats(&self, _ctx: &TtrpcContext, req: StatsRequest) -> TtrpcResult<StatsResponse> {
         let pid = {
-            let tasks = self.inner.lock();
-            let task = tasks
-                .tasks
-                .get(&req.id)
-                .ok_or_else(|| rpc(Code::NOT_FOUND, "gone"))?;
+            let mut tasks = self.inner.lock();
+            let task = tasks.get(&req.id)?;
             task.init.pid
         };
         let metrics = crate::stats::collect(pid as u32)
@@ -748,9 +709,7 @@ impl TaskService {
         } else {
             ("resume", Status::RUNNING)
         };
-        me.cli
-            .run(&log, &[cmd, id], None, None)
-            .map_err(|e| rpc(Code::UNKNOWN, e.0))?;
+        me.runwasm(&log, &[cmd, id], None)?;
         if let Some(task) = me.lock().tasks.get_mut(id) {
             task.init.status = status;
         }

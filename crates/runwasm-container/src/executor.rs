@@ -40,6 +40,7 @@ impl Executor for WorkloadExecutor {
         };
         exit_on_termination_signals()?;
         close_exec_fds();
+        drop_capabilities_like_execve()?;
         // this process's `/` is the container's root: the module sees exactly that
         let code = wasm.run(&WasiPlan::from_spec(spec, Path::new("/")));
         let _ = std::io::stdout().flush();
@@ -84,6 +85,22 @@ fn close_exec_fds() {
             let _ = nix::unistd::close(fd);
         }
     }
+}
+
+/// libcontainer sets the spec's capabilities expecting `execve` to transform them: for a
+/// non-root user, execve of a program without file capabilities keeps only the ambient set
+/// in the permitted and effective sets. A module never calls execve, so do that here, or a
+/// module running as uid 1000 would keep CAP_DAC_OVERRIDE and write root's files.
+fn drop_capabilities_like_execve() -> Result<(), ExecutorError> {
+    use caps::CapSet;
+    if nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    let fail = |e: caps::errors::CapsError| ExecutorError::Other(format!("capabilities: {e}"));
+    let ambient = caps::read(None, CapSet::Ambient).map_err(fail)?;
+    caps::set(None, CapSet::Effective, &ambient).map_err(fail)?;
+    caps::set(None, CapSet::Permitted, &ambient).map_err(fail)?;
+    Ok(())
 }
 
 /// A Wasm module installs no signal handlers, and the init process of a PID namespace
