@@ -26,6 +26,12 @@ ln -sf "$RUNWASM" "$CTRD/bin/runwasm"
 ctr_ image import "$FIXTURES/wasm.tar" >/dev/null || exit 1
 ctr_ image import "$FIXTURES/busybox.tar" >/dev/null || exit 1
 
+test_case "shim: -v and -info"
+run "$SHIM" -v
+assert_rc 0; assert_contains "$OUT" "Runtime: io.containerd.runwasm.v1"
+run sh -c "'$SHIM' -info | tr -c '[:print:]' ' '"
+assert_rc 0; assert_contains "$OUT" "runtime-spec/1/features/Features"; assert_contains "$OUT" "run.oci.handler"
+
 test_case "shim: wasm hello, args, env, exit code"
 run srun --rm "$WASM" s-hello
 assert_rc 0; assert_contains "$OUT" "hello from wasm"

@@ -50,6 +50,10 @@ impl RunwasmCli {
         }
     }
 
+    pub fn binary(&self) -> &Path {
+        &self.binary
+    }
+
     /// Runs `runwasm --root R --log LOG --log-format json ARGS`. With `io` the process
     /// (and so the container it creates) gets that stdio; otherwise stdout is captured and
     /// returned. A failure carries the last error line of the log, as containerd shows it.

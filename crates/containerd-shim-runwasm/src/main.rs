@@ -104,6 +104,53 @@ impl containerd_shim::Shim for Shim {
     }
 }
 
+const RUNTIME_ID: &str = "io.containerd.runwasm.v1";
+
+/// `-info`: containerd's RuntimeInfo, with runwasm's runtime-spec features.
+fn print_info() -> std::io::Result<()> {
+    use containerd_shim::protos::protobuf::{Message, MessageField};
+    use containerd_shim::protos::types::introspection::{RuntimeInfo, RuntimeVersion};
+    use std::io::Write;
+    let features = std::process::Command::new(RunwasmCli::new(PathBuf::new()).binary())
+        .arg("features")
+        .output()?;
+    if !features.status.success() {
+        return Err(std::io::Error::other("runwasm features failed"));
+    }
+    let info = RuntimeInfo {
+        name: RUNTIME_ID.to_string(),
+        version: MessageField::some(RuntimeVersion {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            ..Default::default()
+        }),
+        features: MessageField::some(service::to_any(
+            "types.containerd.io/opencontainers/runtime-spec/1/features/Features",
+            &features.stdout,
+        )),
+        ..Default::default()
+    };
+    let bytes = info.write_to_bytes().map_err(std::io::Error::other)?;
+    std::io::stdout().write_all(&bytes)
+}
+
 fn main() {
-    containerd_shim::run::<Shim>("io.containerd.runwasm.v1", None)
+    // the shim crate handles neither of these two flags
+    match std::env::args().nth(1).as_deref() {
+        Some("-v") | Some("--version") | Some("-version") => {
+            println!(
+                "containerd-shim-runwasm-v1:\n  Runtime: {RUNTIME_ID}\n  Version: {}",
+                env!("CARGO_PKG_VERSION")
+            );
+            return;
+        }
+        Some("-info") | Some("--info") => {
+            if let Err(e) = print_info() {
+                eprintln!("{RUNTIME_ID}: {e}");
+                std::process::exit(1);
+            }
+            return;
+        }
+        _ => {}
+    }
+    containerd_shim::run::<Shim>(RUNTIME_ID, None)
 }

@@ -736,11 +736,11 @@ impl TaskService {
     }
 }
 
-/// Packs a message as containerd's typeurl Any.
-pub fn to_any(type_url: &str, msg: &dyn MessageDyn) -> Any {
+/// Packs already encoded bytes as containerd's typeurl Any.
+pub fn to_any(type_url: &str, value: &[u8]) -> Any {
     Any {
         type_url: type_url.to_string(),
-        value: msg.write_to_bytes_dyn().unwrap_or_default(),
+        value: value.to_vec(),
         ..Default::default()
     }
 }
