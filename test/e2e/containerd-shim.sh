@@ -92,6 +92,15 @@ for _ in $(seq 1 50); do [ "$(task_status s-loop)" = STOPPED ] && { stopped=$(( 
 ctr_ task rm s-loop >/dev/null 2>&1; ctr_ c rm s-loop >/dev/null 2>&1
 assert_clean s-loop "$STATE_ROOT"
 
+test_case "shim: OOM kill reports exit 137 and a TaskOOM event"
+ctr -a "$SOCK" -n $NS events > "$E2E_DIR/events.log" 2>&1 & events_pid=$!
+sleep 0.3
+run srun --rm --memory-limit 33554432 "$WASM" s-oom /probe.wasm alloc 256
+assert_rc 137 "exit status of an OOM-killed module"
+sleep 0.5; kill $events_pid 2>/dev/null
+assert_contains "$(grep s-oom "$E2E_DIR/events.log")" "/tasks/oom" "containerd events"
+assert_clean s-oom "$STATE_ROOT"
+
 test_case "shim: exec into a linux container"
 run srun -d "$BUSYBOX" s-long sleep 3600
 assert_rc 0

@@ -3,6 +3,7 @@
 
 mod cli;
 mod io;
+mod oom;
 mod service;
 mod stats;
 

@@ -16,7 +16,7 @@ use containerd_shim::api::{
 };
 use containerd_shim::monitor::{monitor_subscribe, Topic};
 use containerd_shim::protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskPaused,
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused,
     TaskResumed, TaskStart,
 };
 use containerd_shim::protos::protobuf::well_known_types::any::Any;
@@ -30,6 +30,7 @@ use containerd_shim::{api, Context, DeleteResponse, ExitSignal, TtrpcContext, Tt
 
 use crate::cli::{ProcessIo, RunwasmCli};
 use crate::io::{copy_console, resize, ConsoleSocket, StdioPaths};
+use crate::oom;
 
 fn rpc(code: Code, msg: impl ToString) -> ttrpc::Error {
     ttrpc::Error::RpcStatus(ttrpc::get_status(code, msg))
@@ -258,9 +259,12 @@ impl Inner {
         let mut full: Vec<&str> = vec![args[0], "--console-socket", &socket_path];
         full.extend_from_slice(&args[1..]);
         let receiver = std::thread::spawn(move || socket.receive_master());
-        self.cli
-            .run(log, &full, Some(ProcessIo::default()), None)
-            .map_err(|e| rpc(Code::UNKNOWN, e.0))?;
+        if let Err(e) = self.cli.run(log, &full, Some(ProcessIo::default()), None) {
+            // runwasm failed before sending a master: wake the receiver so it ends
+            let _ = std::os::unix::net::UnixStream::connect(&socket_path);
+            let _ = receiver.join();
+            return Err(rpc(Code::UNKNOWN, e.0));
+        }
         let master = receiver
             .join()
             .map_err(|_| rpc(Code::INTERNAL, "console receiver panicked"))?
@@ -353,6 +357,17 @@ impl containerd_shim::Task for TaskService {
                 task.init.console = console;
             }
         }
+        let notifier = self.inner.clone();
+        let container_id = req.id.clone();
+        oom::watch(pid, move || {
+            notifier.publish(
+                topics::TASK_OOM_EVENT_TOPIC,
+                Box::new(TaskOOM {
+                    container_id: container_id.clone(),
+                    ..Default::default()
+                }),
+            )
+        });
         me.publish(
             topics::TASK_CREATE_EVENT_TOPIC,
             Box::new(TaskCreate {

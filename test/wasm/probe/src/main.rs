@@ -34,6 +34,15 @@ fn main() {
             }
             Err(e) => fail(&format!("cannot list {}: {e}", rest[0])),
         },
+        "alloc" => {
+            // touch MiB after MiB of linear memory: a memory limit ends this with the OOM killer
+            let mib: usize = rest.first().and_then(|n| n.parse().ok()).unwrap_or(64);
+            let mut blocks = Vec::new();
+            for i in 0..mib {
+                blocks.push(vec![i as u8; 1 << 20]);
+            }
+            println!("allocated {} MiB", blocks.len());
+        }
         "stdin" => {
             let mut input = String::new();
             std::io::stdin().read_to_string(&mut input).unwrap();
