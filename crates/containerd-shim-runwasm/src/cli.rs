@@ -1,9 +1,8 @@
-//! The shim runs containers through the `runwasm` binary, as containerd's runc shim runs
-//! `runc`: the shim is multi-threaded (ttrpc, reaper), so it never forks into a container
-//! itself; `runwasm` does, from a fresh single-threaded process. Both share one state format
-//! and one compile cache.
+//! The shim creates containers and execs processes through the `runwasm` binary, as
+//! containerd's runc shim runs `runc`: the shim is multi-threaded (ttrpc, reaper), so it never
+//! forks into a container itself; `runwasm` does, from a fresh single-threaded process. Both
+//! share one state format and one compile cache.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -54,58 +53,28 @@ impl RunwasmCli {
         &self.binary
     }
 
-    /// Runs `runwasm --root R --log LOG --log-format json ARGS`. With `io` the process
-    /// (and so the container it creates) gets that stdio; otherwise stdout is captured and
-    /// returned. A failure carries the last error line of the log, as containerd shows it.
-    pub fn run(
-        &self,
-        log: &Path,
-        args: &[&str],
-        io: Option<ProcessIo>,
-        input: Option<&[u8]>,
-    ) -> Result<String, CliError> {
+    /// Runs `runwasm --root R --log LOG --log-format json ARGS` with `io` as its stdio,
+    /// which the container it creates inherits. A failure carries the last error line of the
+    /// log, as containerd shows it.
+    pub fn run(&self, log: &Path, args: &[&str], io: ProcessIo) -> Result<(), CliError> {
         let mut cmd = Command::new(&self.binary);
         cmd.arg("--root")
             .arg(&self.root)
             .arg("--log")
             .arg(log)
             .args(["--log-format", "json"])
-            .args(args);
-        let captured = io.is_none();
-        match io {
-            Some(io) => {
-                cmd.stdin(stdio(io.stdin))
-                    .stdout(stdio(io.stdout))
-                    .stderr(stdio(io.stderr));
-            }
-            None => {
-                let stdin = if input.is_some() {
-                    Stdio::piped()
-                } else {
-                    Stdio::null()
-                };
-                cmd.stdin(stdin)
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::null());
-            }
-        }
+            .args(args)
+            .stdin(stdio(io.stdin))
+            .stdout(stdio(io.stdout))
+            .stderr(stdio(io.stderr));
         // the shim's reaper thread collects every child: wait through its monitor
         let subscription =
             monitor_subscribe(Topic::Pid).map_err(|e| CliError(format!("monitor: {e}")))?;
-        let mut child = cmd
+        let child = cmd
             .spawn()
             .map_err(|e| CliError(format!("cannot run {}: {e}", self.binary.display())))?;
-        if let (Some(data), Some(mut stdin)) = (input, child.stdin.take()) {
-            let _ = stdin.write_all(data);
-        }
-        let mut out = String::new();
-        if captured {
-            if let Some(mut stdout) = child.stdout.take() {
-                let _ = stdout.read_to_string(&mut out);
-            }
-        }
         match wait_pid(child.id() as i32, subscription) {
-            0 => Ok(out),
+            0 => Ok(()),
             code => Err(CliError(last_error(log).unwrap_or_else(|| {
                 format!("runwasm {} exited with status {code}", args[0])
             }))),

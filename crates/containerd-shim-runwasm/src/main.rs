@@ -14,6 +14,7 @@ use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::{Config, DeleteResponse, ExitSignal, Flags, StartOpts};
 
 use cli::RunwasmCli;
+use runwasm_container::Runtime;
 use service::TaskService;
 
 /// Annotations that name a pod: its containers share one shim.
@@ -76,13 +77,8 @@ impl containerd_shim::Shim for Shim {
         } else {
             PathBuf::from(&self.bundle)
         };
-        let cli = RunwasmCli::new(state_root(&self.namespace));
-        if let Err(e) = cli.run(
-            &bundle.join("log.json"),
-            &["delete", "--force", &self.id],
-            None,
-            None,
-        ) {
+        // no fork is needed: done here, not through a runwasm process
+        if let Err(e) = Runtime::new(state_root(&self.namespace), false).delete(&self.id, true) {
             log::warn!("cleanup of {}: {e}", self.id);
         }
         let _ = nix::mount::umount2(&bundle.join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
@@ -98,7 +94,8 @@ impl containerd_shim::Shim for Shim {
         let _ = std::fs::create_dir_all(&root);
         TaskService::new(
             &self.namespace,
-            RunwasmCli::new(root),
+            RunwasmCli::new(root.clone()),
+            Runtime::new(root, false),
             publisher,
             self.exit.clone(),
         )

@@ -27,6 +27,9 @@ use containerd_shim::protos::ttrpc::{self, Code};
 use containerd_shim::protos::types::task::ProcessInfo;
 use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::{api, Context, DeleteResponse, ExitSignal, TtrpcContext, TtrpcResult};
+use oci_spec::runtime::LinuxResources;
+
+use runwasm_container::{ContainerError, Runtime};
 
 use crate::cli::{ProcessIo, RunwasmCli};
 use crate::io::{copy_console, resize, ConsoleSocket, StdioPaths};
@@ -111,7 +114,11 @@ impl Tasks {
 
 struct Inner {
     namespace: String,
+    /// Runs what forks into a container (create, exec) in a fresh process.
     cli: RunwasmCli,
+    /// Everything else (start, kill, delete, ps, pause, update) needs no fork: done here,
+    /// on the same state, without a process start per call.
+    runtime: Runtime,
     publisher: RemotePublisher,
     tasks: Mutex<Tasks>,
     exited: Condvar,
@@ -127,12 +134,14 @@ impl TaskService {
     pub fn new(
         namespace: &str,
         cli: RunwasmCli,
+        runtime: Runtime,
         publisher: RemotePublisher,
         exit: Arc<ExitSignal>,
     ) -> Self {
         let inner = Arc::new(Inner {
             namespace: namespace.to_string(),
             cli,
+            runtime,
             publisher,
             tasks: Mutex::new(Tasks::default()),
             exited: Condvar::new(),
@@ -223,17 +232,15 @@ impl Inner {
         Ok(())
     }
 
-    /// Runs a `runwasm` command about a task; its error is what containerd shows.
-    fn runwasm(&self, log: &Path, args: &[&str], input: Option<&[u8]>) -> TtrpcResult<String> {
-        self.cli
-            .run(log, args, None, input)
-            .map_err(|e| rpc(Code::UNKNOWN, e.0))
-    }
-
     fn task_paths(&self, id: &str) -> TtrpcResult<(PathBuf, PathBuf)> {
         let mut tasks = self.lock();
         let task = tasks.get(id)?;
         Ok((task.bundle.clone(), task.log()))
+    }
+
+    /// Fails with NOT_FOUND unless the shim runs task `id`.
+    fn known(&self, id: &str) -> TtrpcResult<()> {
+        self.lock().get(id).map(|_| ())
     }
 
     /// Runs `runwasm` with a console socket when the process has a terminal, and starts
@@ -249,7 +256,7 @@ impl Inner {
                 .open()
                 .map_err(|e| rpc(Code::INTERNAL, format!("cannot open stdio: {e}")))?;
             self.cli
-                .run(log, args, Some(io), None)
+                .run(log, args, io)
                 .map_err(|e| rpc(Code::UNKNOWN, e.0))?;
             return Ok(None);
         }
@@ -259,7 +266,7 @@ impl Inner {
         let mut full: Vec<&str> = vec![args[0], "--console-socket", &socket_path];
         full.extend_from_slice(&args[1..]);
         let receiver = std::thread::spawn(move || socket.receive_master());
-        if let Err(e) = self.cli.run(log, &full, Some(ProcessIo::default()), None) {
+        if let Err(e) = self.cli.run(log, &full, ProcessIo::default()) {
             // runwasm failed before sending a master: wake the receiver so it ends
             let _ = std::os::unix::net::UnixStream::connect(&socket_path);
             let _ = receiver.join();
@@ -273,6 +280,16 @@ impl Inner {
             .map_err(|e| rpc(Code::INTERNAL, format!("console copy: {e}")))?;
         Ok(Some(master))
     }
+}
+
+/// A container operation's error, as containerd shows it.
+fn container_error(err: ContainerError) -> ttrpc::Error {
+    let code = match err {
+        ContainerError::NotFound(_) => Code::NOT_FOUND,
+        ContainerError::WrongStatus { .. } => Code::FAILED_PRECONDITION,
+        _ => Code::UNKNOWN,
+    };
+    rpc(code, err)
 }
 
 fn read_pid(path: &Path) -> TtrpcResult<i32> {
@@ -395,7 +412,7 @@ impl containerd_shim::Task for TaskService {
         let me = &self.inner;
         let (bundle, log) = me.task_paths(&req.id)?;
         if req.exec_id.is_empty() {
-            me.runwasm(&log, &["start", &req.id], None)?;
+            me.runtime.start(&req.id).map_err(container_error)?;
             let pid = {
                 let mut tasks = me.lock();
                 let task = tasks.get(&req.id)?;
@@ -485,8 +502,8 @@ impl containerd_shim::Task for TaskService {
                 ..Default::default()
             });
         }
-        let (bundle, log) = me.task_paths(&req.id)?;
-        me.runwasm(&log, &["delete", "--force", &req.id], None)?;
+        let (bundle, _) = me.task_paths(&req.id)?;
+        me.runtime.delete(&req.id, true).map_err(container_error)?;
         let _ = nix::mount::umount2(&bundle.join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
         let task = me
             .lock()
@@ -514,15 +531,13 @@ impl containerd_shim::Task for TaskService {
 
     fn pids(&self, _ctx: &TtrpcContext, req: PidsRequest) -> TtrpcResult<PidsResponse> {
         let me = &self.inner;
-        let (_, log) = me.task_paths(&req.id)?;
-        let out = me.runwasm(&log, &["ps", "--format", "json", &req.id], None)?;
-        let pids: Vec<u32> = serde_json::from_str(out.trim())
-            .map_err(|e| rpc(Code::INTERNAL, format!("runwasm ps: {e}")))?;
+        me.known(&req.id)?;
+        let pids = me.runtime.pids(&req.id).map_err(container_error)?;
         Ok(PidsResponse {
             processes: pids
                 .into_iter()
                 .map(|pid| ProcessInfo {
-                    pid,
+                    pid: pid as u32,
                     ..Default::default()
                 })
                 .collect(),
@@ -541,14 +556,12 @@ impl containerd_shim::Task for TaskService {
     fn kill(&self, _ctx: &TtrpcContext, req: KillRequest) -> TtrpcResult<api::Empty> {
         let me = &self.inner;
         if req.exec_id.is_empty() {
-            let (_, log) = me.task_paths(&req.id)?;
-            let signal = req.signal.to_string();
-            let mut args = vec!["kill"];
-            if req.all {
-                args.push("--all");
-            }
-            args.extend([req.id.as_str(), signal.as_str()]);
-            return me.runwasm(&log, &args, None).map(|_| api::Empty::new());
+            me.known(&req.id)?;
+            return me
+                .runtime
+                .kill(&req.id, &req.signal.to_string(), req.all)
+                .map(|_| api::Empty::new())
+                .map_err(container_error);
         }
         let pid = {
             let mut tasks = me.lock();
@@ -618,18 +631,19 @@ impl containerd_shim::Task for TaskService {
 
     fn update(&self, _ctx: &TtrpcContext, req: UpdateTaskRequest) -> TtrpcResult<api::Empty> {
         let me = &self.inner;
-        let (_, log) = me.task_paths(&req.id)?;
-        let resources = req
+        me.known(&req.id)?;
+        // containerd sends the runtime-spec LinuxResources as JSON
+        let resources: LinuxResources = req
             .resources
             .as_ref()
-            .map(|a| a.value.clone())
+            .map(|any| serde_json::from_slice(&any.value))
+            .transpose()
+            .map_err(|e| rpc(Code::INVALID_ARGUMENT, format!("invalid resources: {e}")))?
             .unwrap_or_default();
-        me.runwasm(
-            &log,
-            &["update", "--resources", "-", &req.id],
-            Some(&resources),
-        )
-        .map(|_| api::Empty::new())
+        me.runtime
+            .update(&req.id, &resources)
+            .map(|_| api::Empty::new())
+            .map_err(container_error)
     }
 
     fn wait(&self, _ctx: &TtrpcContext, req: WaitRequest) -> TtrpcResult<WaitResponse> {
@@ -718,13 +732,13 @@ impl containerd_shim::Task for TaskService {
 impl TaskService {
     fn set_frozen(&self, id: &str, frozen: bool) -> TtrpcResult<api::Empty> {
         let me = &self.inner;
-        let (_, log) = me.task_paths(id)?;
-        let (cmd, status) = if frozen {
-            ("pause", Status::PAUSED)
+        me.known(id)?;
+        let (frozen_state, status) = if frozen {
+            (me.runtime.pause(id), Status::PAUSED)
         } else {
-            ("resume", Status::RUNNING)
+            (me.runtime.resume(id), Status::RUNNING)
         };
-        me.runwasm(&log, &[cmd, id], None)?;
+        frozen_state.map_err(container_error)?;
         if let Some(task) = me.lock().tasks.get_mut(id) {
             task.init.status = status;
         }
