@@ -1,6 +1,7 @@
 //! `containerd-shim-runwasm-v1`: the containerd shim v2 of runwasm.
 //! `ctr run --runtime io.containerd.runwasm.v1`, CRI `runtime_type = "io.containerd.runwasm.v1"`.
 
+mod cgroup;
 mod cli;
 mod io;
 mod oom;

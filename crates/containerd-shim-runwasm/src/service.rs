@@ -697,7 +697,7 @@ impl containerd_shim::Task for TaskService {
             let task = tasks.get(&req.id)?;
             task.init.pid
         };
-        let metrics = crate::stats::collect(pid as u32)
+        let metrics = crate::stats::collect(pid)
             .map_err(|e| rpc(Code::INTERNAL, format!("cannot read cgroup metrics: {e}")))?;
         Ok(StatsResponse {
             stats: MessageField::some(metrics),

@@ -1,0 +1,86 @@
+//! Where a task's cgroup is, on a cgroup v1 (legacy or hybrid) or a pure v2 host.
+
+use std::path::{Path, PathBuf};
+
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// The cgroup of a process, in the version that holds its memory controller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskCgroup {
+    /// v1: one directory per controller; here the memory controller's.
+    V1 { memory: PathBuf },
+    /// v2: the one unified directory.
+    V2 { dir: PathBuf },
+}
+
+/// True when /sys/fs/cgroup itself is a cgroup2 mount (not a hybrid host, where cgroup2
+/// sits at /sys/fs/cgroup/unified without the memory or cpu controllers).
+fn unified_host() -> bool {
+    nix::sys::statfs::statfs(CGROUP_ROOT)
+        .map(|fs| fs.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+        .unwrap_or(false)
+}
+
+impl TaskCgroup {
+    pub fn of_pid(pid: i32) -> Option<Self> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+        Self::parse(&text, Path::new(CGROUP_ROOT), unified_host())
+    }
+
+    /// From the text of /proc/PID/cgroup: `ID:CONTROLLERS:PATH` lines; `0::PATH` is v2.
+    fn parse(proc_cgroup: &str, root: &Path, unified: bool) -> Option<Self> {
+        let lines = proc_cgroup.lines().filter_map(|line| {
+            let mut parts = line.splitn(3, ':');
+            Some((parts.next()?, parts.next()?, parts.next()?))
+        });
+        let relative = |path: &str| root.join(path.trim_start_matches('/'));
+        for (id, controllers, path) in lines {
+            if unified && id == "0" && controllers.is_empty() {
+                return Some(Self::V2 {
+                    dir: relative(path),
+                });
+            }
+            if !unified && controllers.split(',').any(|c| c == "memory") {
+                return Some(Self::V1 {
+                    memory: root.join("memory").join(path.trim_start_matches('/')),
+                });
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "9:name=systemd:/\n4:memory:/k8s.io/abc\n1:cpu:/k8s.io/abc\n0::/\n";
+
+    #[test]
+    fn hybrid_host_uses_the_v1_memory_controller() {
+        assert_eq!(
+            TaskCgroup::parse(HYBRID, Path::new("/sys/fs/cgroup"), false),
+            Some(TaskCgroup::V1 {
+                memory: PathBuf::from("/sys/fs/cgroup/memory/k8s.io/abc")
+            })
+        );
+    }
+
+    #[test]
+    fn unified_host_uses_the_v2_directory() {
+        assert_eq!(
+            TaskCgroup::parse("0::/k8s.io/abc\n", Path::new("/sys/fs/cgroup"), true),
+            Some(TaskCgroup::V2 {
+                dir: PathBuf::from("/sys/fs/cgroup/k8s.io/abc")
+            })
+        );
+    }
+
+    #[test]
+    fn no_memory_controller_is_none() {
+        assert_eq!(
+            TaskCgroup::parse("1:cpu:/a\n", Path::new("/sys/fs/cgroup"), false),
+            None
+        );
+    }
+}
