@@ -32,6 +32,22 @@ assert_rc 0; assert_contains "$OUT" "Runtime: io.containerd.runwasm.v1"
 run sh -c "'$SHIM' -info | tr -c '[:print:]' ' '"
 assert_rc 0; assert_contains "$OUT" "runtime-spec/1/features/Features"; assert_contains "$OUT" "run.oci.handler"
 
+test_case "shim: containerd 2.3 bootstrap (BootstrapParams on stdin, a task over the address returned)"
+# shim-bootstrap-e2e starts the shim as containerd 2.3 does, then drives the task API itself
+BOOTSTRAP_E2E=${BOOTSTRAP_E2E:-$ROOT_DIR/target/release/shim-bootstrap-e2e}
+for args in hello:'["/probe.wasm","hello"]' exit7:'["/probe.wasm","exit","7"]'; do
+  python3 "$ROOT_DIR/test/e2e/mk-bundle.py" "$FIXTURES/wasm-rootfs" "$E2E_DIR/boot-${args%%:*}" "${args#*:}" >/dev/null
+done
+run "$BOOTSTRAP_E2E" "$SHIM" "$E2E_DIR/boot-hello" "$SOCK" s-boot-hello
+assert_rc 0 "bootstrap start, create, start, wait, delete"
+assert_contains "$OUT" "BootstrapResult version=2 protocol=ttrpc address=unix://"
+assert_contains "$OUT" "exit_status 0"; assert_contains "$OUT" "hello from wasm"
+run "$BOOTSTRAP_E2E" "$SHIM" "$E2E_DIR/boot-exit7" "$SOCK" s-boot-exit7
+assert_rc 0; assert_contains "$OUT" "exit_status 7"
+assert_clean s-boot-exit7 /run/containerd/runwasm/runwasm-bootstrap
+wait_for sh -c "! pgrep -f 'containerd-shim-runwasm-v1 -namespace runwasm-bootstrap'"
+assert_eq "$(pgrep -f 'containerd-shim-runwasm-v1 -namespace runwasm-bootstrap')" "" "shims left after Shutdown"
+
 test_case "shim: wasm hello, args, env, exit code"
 run srun --rm "$WASM" s-hello
 assert_rc 0; assert_contains "$OUT" "hello from wasm"

@@ -1,6 +1,7 @@
 //! `containerd-shim-runwasm-v1`: the containerd shim v2 of runwasm.
 //! `ctr run --runtime io.containerd.runwasm.v1`, CRI `runtime_type = "io.containerd.runwasm.v1"`.
 
+mod bootstrap;
 mod cgroup;
 mod cli;
 mod io;
@@ -8,6 +9,7 @@ mod oom;
 mod service;
 mod stats;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -47,6 +49,38 @@ fn grouping(id: &str) -> String {
         .unwrap_or_else(|| id.to_string())
 }
 
+/// Starts the shim daemon of the container's pod (or finds the running one) and returns the
+/// address containerd connects to.
+fn start_daemon(opts: StartOpts) -> Result<String, containerd_shim::Error> {
+    let group = grouping(&opts.id);
+    // the daemon publishes events there; the bootstrap protocol passes it in its params only
+    let ttrpc = opts.ttrpc_address.clone();
+    let (_pid, address) =
+        containerd_shim::spawn(opts, &group, vec![("TTRPC_ADDRESS", ttrpc.as_str())])?;
+    // containerd reconnects after a restart through the bundle's `address` file
+    std::fs::write("address", &address).map_err(|e| containerd_shim::Error::IoError {
+        context: "write address".into(),
+        err: e,
+    })?;
+    Ok(address)
+}
+
+/// `start` under containerd 2.3's bootstrap protocol; `Ok(false)` when containerd used the
+/// old one, which containerd-shim's own `start` serves.
+fn bootstrap_start() -> anyhow::Result<bool> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flags = containerd_shim::parse(&args)?;
+    if flags.action != "start" {
+        return Ok(false);
+    }
+    let Some(opts) = bootstrap::start_opts(&flags)? else {
+        return Ok(false);
+    };
+    let address = start_daemon(opts)?;
+    std::io::stdout().write_all(&bootstrap::encode_result(&address)?)?;
+    Ok(true)
+}
+
 impl containerd_shim::Shim for Shim {
     type T = TaskService;
 
@@ -60,14 +94,7 @@ impl containerd_shim::Shim for Shim {
     }
 
     fn start_shim(&mut self, opts: StartOpts) -> Result<String, containerd_shim::Error> {
-        let group = grouping(&opts.id);
-        let (_pid, address) = containerd_shim::spawn(opts, &group, Vec::new())?;
-        // containerd reconnects after a restart through the bundle's `address` file
-        std::fs::write("address", &address).map_err(|e| containerd_shim::Error::IoError {
-            context: "write address".into(),
-            err: e,
-        })?;
-        Ok(address)
+        start_daemon(opts)
     }
 
     /// Cleans up after a shim that died: the container is killed and deleted, its rootfs
@@ -109,7 +136,6 @@ const RUNTIME_ID: &str = "io.containerd.runwasm.v1";
 fn print_info() -> std::io::Result<()> {
     use containerd_shim::protos::protobuf::{Message, MessageField};
     use containerd_shim::protos::types::introspection::{RuntimeInfo, RuntimeVersion};
-    use std::io::Write;
     let features = std::process::Command::new(RunwasmCli::new(PathBuf::new()).binary())
         .arg("features")
         .output()?;
@@ -151,5 +177,12 @@ fn main() {
         }
         _ => {}
     }
-    containerd_shim::run::<Shim>(RUNTIME_ID, None)
+    match bootstrap_start() {
+        Ok(true) => {}
+        Ok(false) => containerd_shim::run::<Shim>(RUNTIME_ID, None),
+        Err(e) => {
+            eprintln!("{RUNTIME_ID}: {e:#}");
+            std::process::exit(1);
+        }
+    }
 }
