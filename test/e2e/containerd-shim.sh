@@ -94,6 +94,9 @@ run ctr_ task exec --exec-id e2 s-loop /probe.wasm exit 5
 assert_rc 5 "wasm exec exit status"
 run ctr_ task ps s-loop
 assert_rc 0 "ctr task ps"; assert_contains "$OUT" "$(ctr_ t ls | awk '$1=="s-loop"{print $2}')" "ctr task ps lists the init pid"
+# no runtime threads beside the module: WASI is driven from a current-thread runtime
+loop_pid=$(ctr_ t ls | awk '$1=="s-loop"{print $2}')
+assert_eq "$(awk '/^Threads:/{print $2}' "/proc/$loop_pid/status")" "1" "threads of a running wasm container process"
 run ctr_ task metrics s-loop
 assert_rc 0 "ctr task metrics"; assert_contains "$OUT" "memory" "metrics"
 run ctr_ task pause s-loop; assert_rc 0 "pause"

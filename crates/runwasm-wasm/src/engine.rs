@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use wasmtime::component::{Component, ResourceTable};
 use wasmtime::{Config, Engine, InstancePre, Linker, Module, Store};
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::p2::bindings::sync::CommandPre;
+use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::cache::{CacheError, CacheKey, CompileCache};
@@ -225,7 +225,7 @@ fn link_module(
         ));
     }
     let mut linker: Linker<WasiP1Ctx> = Linker::new(engine);
-    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |ctx| ctx)
+    wasmtime_wasi::p1::add_to_linker_async(&mut linker, |ctx| ctx)
         .map_err(|e| EngineError::Config(one_line(&e)))?;
     linker
         .instantiate_pre(module)
@@ -238,7 +238,7 @@ fn link_component(
     name: &str,
 ) -> Result<CommandPre<ComponentState>, EngineError> {
     let mut linker = wasmtime::component::Linker::<ComponentState>::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .map_err(|e| EngineError::Config(one_line(&e)))?;
     let pre = linker
         .instantiate_pre(component)
@@ -298,33 +298,42 @@ impl PreparedWasm {
 
     /// Instantiates the program with the WASI context of `plan`, runs it to completion and
     /// returns the process exit status (see the module docs for the mapping).
+    ///
+    /// WASI's host side is async: driving it from our own current-thread runtime keeps the
+    /// container process at one thread (sync WASI starts a multi-thread tokio runtime with a
+    /// worker per CPU).
     pub fn run(&self, plan: &WasiPlan) -> i32 {
-        let outcome = match plan.builder() {
-            Ok(mut builder) => match &self.program {
-                Program::Module(pre) => {
-                    let mut store = Store::new(&self.engine, builder.build_p1());
-                    pre.instantiate(&mut store).and_then(|instance| {
-                        let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
-                        start.call(&mut store, ())
-                    })
-                }
-                Program::Component(pre) => {
-                    let state = ComponentState {
-                        ctx: builder.build(),
-                        table: ResourceTable::new(),
-                    };
-                    let mut store = Store::new(&self.engine, state);
-                    pre.instantiate(&mut store).and_then(|command| {
-                        command
-                            .wasi_cli_run()
-                            .call_run(&mut store)?
-                            .map_err(|()| wasmtime::Error::msg(ComponentFailed))
-                    })
-                }
-            },
-            Err(e) => Err(e),
-        };
+        let outcome = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(wasmtime::Error::from)
+            .and_then(|runtime| runtime.block_on(self.run_async(plan)));
         exit_status(outcome)
+    }
+
+    async fn run_async(&self, plan: &WasiPlan) -> wasmtime::Result<()> {
+        let mut builder = plan.builder()?;
+        match &self.program {
+            Program::Module(pre) => {
+                let mut store = Store::new(&self.engine, builder.build_p1());
+                let instance = pre.instantiate_async(&mut store).await?;
+                let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+                start.call_async(&mut store, ()).await
+            }
+            Program::Component(pre) => {
+                let state = ComponentState {
+                    ctx: builder.build(),
+                    table: ResourceTable::new(),
+                };
+                let mut store = Store::new(&self.engine, state);
+                let command = pre.instantiate_async(&mut store).await?;
+                command
+                    .wasi_cli_run()
+                    .call_run(&mut store)
+                    .await?
+                    .map_err(|()| wasmtime::Error::msg(ComponentFailed))
+            }
+        }
     }
 }
 
