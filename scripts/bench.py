@@ -4,7 +4,10 @@ busybox, measured in the same run on a private containerd, alternating, after wa
 Writes docs/benchmarks.md (and prints it).
 
 env: RUNS (sequential runs per runtime, default 20), CONCURRENT (default 50),
-     IDLE (idle containers for density, default 20), BENCH_DIR (default /tmp/runwasm-bench)
+     IDLE (idle containers for density, default 20), BENCH_DIR (default /tmp/runwasm-bench),
+     ONLY=sequential (item 1 only, printed, docs/benchmarks.md left alone: for A/B checks),
+     BASELINE_SHIM (another build's containerd-shim-runwasm-v1, with its runwasm beside it:
+     measured as runtime "baseline-shim" next to the others, for before/after comparisons)
 """
 import datetime, json, os, platform, statistics, subprocess, sys, time
 
@@ -16,6 +19,8 @@ DIR = os.environ.get("BENCH_DIR", "/tmp/runwasm-bench")
 RUNS = int(os.environ.get("RUNS", "20"))
 CONCURRENT = int(os.environ.get("CONCURRENT", "50"))
 IDLE = int(os.environ.get("IDLE", "20"))
+ONLY = os.environ.get("ONLY", "")
+BASELINE_SHIM = os.environ.get("BASELINE_SHIM", "")
 CTRD = f"{DIR}/containerd"
 SOCK = f"{CTRD}/containerd.sock"
 NS = "bench"
@@ -37,6 +42,10 @@ RUNTIMES = {
     "runc": (["--runtime", "io.containerd.runc.v2", "--runc-root", f"{DIR}/runc-root"], BUSYBOX,
              ["/bin/busybox", "echo", "hello from wasm"], ["/bin/busybox", "sleep", "3600"]),
 }
+
+if BASELINE_SHIM:
+    RUNTIMES["baseline-shim"] = (["--runtime", "io.containerd.runwasmbase.v1"], WASM, [],
+                                 ["/probe.wasm", "sleep", "3600"])
 
 counter = 0
 def run_once(runtime, extra_args=None, detach=False):
@@ -108,7 +117,10 @@ def cleanup_tasks():
 
 def main():
     os.makedirs(f"{CTRD}/bin", exist_ok=True)
-    for src, name in ((SHIM, "containerd-shim-runwasm-v1"), (RUNWASM, "runwasm")):
+    links = [(SHIM, "containerd-shim-runwasm-v1"), (RUNWASM, "runwasm")]
+    if BASELINE_SHIM:
+        links.append((BASELINE_SHIM, "containerd-shim-runwasmbase-v1"))
+    for src, name in links:
         link = f"{CTRD}/bin/{name}"
         if os.path.lexists(link):
             os.remove(link)
@@ -121,6 +133,10 @@ def main():
     finally:
         cleanup_tasks()
         subprocess.run([f"{ROOT}/scripts/containerd.sh", "stop", CTRD])
+    if ONLY == "sequential":
+        seq = results["sequential"]
+        print(f"runwasm-shim / runc median: {seq['runwasm-shim']['median'] / seq['runc']['median']:.2f}")
+        return
     write_report(results)
 
 def measure():
@@ -135,6 +151,8 @@ def measure():
             seq[n].append(run_once(n)[1])
     r["sequential"] = {n: summary(v) for n, v in seq.items()}
     print("sequential", json.dumps(r["sequential"]), flush=True)
+    if ONLY == "sequential":
+        return r
 
     r["concurrent"] = {}
     for n in names:
@@ -193,6 +211,7 @@ def write_report(r):
         f"Machine: {os.cpu_count()} cores, {int(mem) // 1024 // 1024} GiB, kernel {platform.release()}, "
         "Debian 12, cgroup v1 hybrid.",
         "Rerun: `make bench` (env RUNS, CONCURRENT, IDLE change the counts).",
+        "Where the time goes and what was done about it: docs/performance.md.",
         "",
         f"## 1. Sequential `ctr run --rm` of a hello ({RUNS} runs each)",
         "| runtime | median ms | min ms | max ms |", "|---|---|---|---|",
