@@ -97,6 +97,8 @@ assert_rc 0 "ctr task ps"; assert_contains "$OUT" "$(ctr_ t ls | awk '$1=="s-loo
 # no runtime threads beside the module: WASI is driven from a current-thread runtime
 loop_pid=$(ctr_ t ls | awk '$1=="s-loop"{print $2}')
 assert_eq "$(awk '/^Threads:/{print $2}' "/proc/$loop_pid/status")" "1" "threads of a running wasm container process"
+# the runtime's close-on-exec fds are closed as execve would: no host file such as runwasm's log
+assert_eq "$(ls -l "/proc/$loop_pid/fd" | grep -c 'log.json')" "0" "runwasm's log file open in the wasm container process"
 run ctr_ task metrics s-loop
 assert_rc 0 "ctr task metrics"; assert_contains "$OUT" "memory" "metrics"
 run ctr_ task pause s-loop; assert_rc 0 "pause"
@@ -119,6 +121,20 @@ assert_rc 137 "exit status of an OOM-killed module"
 sleep 0.5; kill $events_pid 2>/dev/null
 assert_contains "$(grep s-oom "$E2E_DIR/events.log")" "/tasks/oom" "containerd events"
 assert_clean s-oom "$STATE_ROOT"
+
+test_case "shim: events in order; kill of an exited task is NOT_FOUND"
+ctr -a "$SOCK" -n $NS events > "$E2E_DIR/events-order.log" 2>&1 & events_pid=$!
+sleep 0.3
+run srun -d "$WASM" s-quick /probe.wasm exit 3
+assert_rc 0
+wait_for sh -c "ctr -a '$SOCK' -n $NS t ls | grep -q 's-quick.*STOPPED'" && _pass || _fail "s-quick not STOPPED"
+run ctr_ task kill -s SIGKILL s-quick
+assert_rc_not 0 "kill of an exited task"; assert_contains "$ERR" "process already finished: not found" "ctr's error"
+ctr_ task rm s-quick >/dev/null 2>&1; ctr_ c rm s-quick >/dev/null 2>&1
+sleep 0.3; kill $events_pid 2>/dev/null
+order=$(grep "s-quick" "$E2E_DIR/events-order.log" | grep -oE "/tasks/(create|start|exit|delete)" | tr '\n' ' ')
+assert_eq "$order" "/tasks/create /tasks/start /tasks/exit /tasks/delete " "task events of a module that exits at once"
+assert_clean s-quick "$STATE_ROOT"
 
 test_case "shim: exec into a linux container"
 run srun -d "$BUSYBOX" s-long sleep 3600
@@ -160,8 +176,14 @@ wait_for sh -c "ctr -a '$SOCK' -n $NS t ls | grep -q 's-survivor.*RUNNING'"
 kill "$(cat "$CTRD/containerd.pid")"; sleep 1
 "$ROOT_DIR/scripts/containerd.sh" start "$CTRD" >/dev/null || _fail "containerd did not restart"
 wait_for sh -c "ctr -a '$SOCK' -n $NS t ls | grep -q 's-survivor.*RUNNING'" && _pass || _fail "task not listed RUNNING after containerd restart"
+ctr -a "$SOCK" -n $NS events > "$E2E_DIR/events-restart.log" 2>&1 & events_pid=$!
+sleep 0.3
 run ctr_ task kill -s SIGKILL s-survivor; assert_rc 0 "kill after restart"
 wait_for sh -c "ctr -a '$SOCK' -n $NS t ls | grep -q 's-survivor.*STOPPED'" && _pass || _fail "task not STOPPED after kill"
+# the shim reconnects to the restarted containerd: its exit event still arrives
+wait_for grep -q "/tasks/exit.*s-survivor" "$E2E_DIR/events-restart.log"
+kill $events_pid 2>/dev/null
+assert_contains "$(grep s-survivor "$E2E_DIR/events-restart.log")" "/tasks/exit" "events after the containerd restart"
 ctr_ task rm s-survivor >/dev/null 2>&1; ctr_ c rm s-survivor >/dev/null 2>&1
 assert_clean s-survivor "$STATE_ROOT"
 

@@ -4,6 +4,7 @@
 mod bootstrap;
 mod cgroup;
 mod cli;
+mod events;
 mod io;
 mod oom;
 mod service;
@@ -17,6 +18,7 @@ use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::{Config, DeleteResponse, ExitSignal, Flags, StartOpts};
 
 use cli::RunwasmCli;
+use events::EventSink;
 use runwasm_container::Runtime;
 use service::TaskService;
 
@@ -105,8 +107,23 @@ impl containerd_shim::Shim for Shim {
         } else {
             PathBuf::from(&self.bundle)
         };
-        // no fork is needed: done here, not through a runwasm process
-        if let Err(e) = Runtime::new(state_root(&self.namespace), false).delete(&self.id, true) {
+        let root = state_root(&self.namespace);
+        // no fork is needed: done here, unless hooks must run (they are waited for as
+        // children, and this process reaps every child)
+        let deleted = if service::has_hooks(&bundle) {
+            RunwasmCli::new(root)
+                .run(
+                    &bundle.join("log.json"),
+                    &["delete", "--force", &self.id],
+                    cli::ProcessIo::default(),
+                )
+                .map_err(|e| e.to_string())
+        } else {
+            Runtime::new(root, false)
+                .delete(&self.id, true)
+                .map_err(|e| e.to_string())
+        };
+        if let Err(e) = deleted {
             log::warn!("cleanup of {}: {e}", self.id);
         }
         let _ = nix::mount::umount2(&bundle.join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
@@ -120,11 +137,12 @@ impl containerd_shim::Shim for Shim {
     fn create_task_service(&self, publisher: RemotePublisher) -> TaskService {
         let root = state_root(&self.namespace);
         let _ = std::fs::create_dir_all(&root);
+        // the crate connected `publisher` to TTRPC_ADDRESS; the sink reconnects there
+        let address = std::env::var("TTRPC_ADDRESS").unwrap_or_default();
         TaskService::new(
-            &self.namespace,
             RunwasmCli::new(root.clone()),
             Runtime::new(root, false),
-            publisher,
+            EventSink::new(publisher, address, self.namespace.clone()),
             self.exit.clone(),
         )
     }

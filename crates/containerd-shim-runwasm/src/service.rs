@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use containerd_shim::api::{
     CloseIORequest, ConnectRequest, ConnectResponse, CreateTaskRequest, CreateTaskResponse,
@@ -25,13 +26,13 @@ use containerd_shim::protos::protobuf::{MessageDyn, MessageField};
 use containerd_shim::protos::topics;
 use containerd_shim::protos::ttrpc::{self, Code};
 use containerd_shim::protos::types::task::ProcessInfo;
-use containerd_shim::publisher::RemotePublisher;
-use containerd_shim::{api, Context, DeleteResponse, ExitSignal, TtrpcContext, TtrpcResult};
+use containerd_shim::{api, DeleteResponse, ExitSignal, TtrpcContext, TtrpcResult};
 use oci_spec::runtime::LinuxResources;
 
 use runwasm_container::{ContainerError, Runtime};
 
 use crate::cli::{ProcessIo, RunwasmCli};
+use crate::events::EventSink;
 use crate::io::{copy_console, resize, ConsoleSocket, StdioPaths};
 use crate::oom;
 
@@ -60,6 +61,10 @@ struct Proc {
     console: Option<OwnedFd>,
     /// An exec's process.json, written when it is added, run when it is started.
     exec_spec: Option<PathBuf>,
+    /// A create or start is in progress: an exit seen meanwhile waits in `held_exit` so
+    /// that containerd gets TaskCreate, TaskStart or TaskExecStarted before TaskExit.
+    starting: bool,
+    held_exit: Option<TaskExit>,
 }
 
 impl Proc {
@@ -72,7 +77,13 @@ impl Proc {
             stdio,
             console: None,
             exec_spec: None,
+            starting: false,
+            held_exit: None,
         }
+    }
+
+    fn exited(&self) -> bool {
+        self.exited_at.is_some()
     }
 }
 
@@ -80,6 +91,9 @@ struct Task {
     bundle: PathBuf,
     init: Proc,
     execs: HashMap<String, Proc>,
+    /// The spec has OCI hooks: libcontainer waits for them as its children, which the shim's
+    /// reaper would collect first, so such a container is started and deleted by runwasm.
+    hooks: bool,
 }
 
 impl Task {
@@ -97,11 +111,15 @@ impl Task {
     }
 }
 
+/// How long an exit of an unknown pid is kept for a process whose pid is not read yet.
+const UNCLAIMED_TTL: Duration = Duration::from_secs(60);
+
 #[derive(Default)]
 struct Tasks {
     tasks: HashMap<String, Task>,
-    /// Exits of pids not yet known (a process can exit before its pid file is read).
-    unclaimed: HashMap<i32, i32>,
+    /// Exits of pids not yet known (a process can exit before its pid file is read), with
+    /// when they happened: only an exit after a process was launched can be its own.
+    unclaimed: HashMap<i32, (i32, Instant)>,
 }
 
 impl Tasks {
@@ -113,13 +131,12 @@ impl Tasks {
 }
 
 struct Inner {
-    namespace: String,
     /// Runs what forks into a container (create, exec) in a fresh process.
     cli: RunwasmCli,
     /// Everything else (start, kill, delete, ps, pause, update) needs no fork: done here,
     /// on the same state, without a process start per call.
     runtime: Runtime,
-    publisher: RemotePublisher,
+    events: EventSink,
     tasks: Mutex<Tasks>,
     exited: Condvar,
     exit: Arc<ExitSignal>,
@@ -132,17 +149,15 @@ pub struct TaskService {
 
 impl TaskService {
     pub fn new(
-        namespace: &str,
         cli: RunwasmCli,
         runtime: Runtime,
-        publisher: RemotePublisher,
+        events: EventSink,
         exit: Arc<ExitSignal>,
     ) -> Self {
         let inner = Arc::new(Inner {
-            namespace: namespace.to_string(),
             cli,
             runtime,
-            publisher,
+            events,
             tasks: Mutex::new(Tasks::default()),
             exited: Condvar::new(),
             exit,
@@ -158,13 +173,8 @@ impl Inner {
         self.tasks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn publish(&self, topic: &str, event: Box<dyn MessageDyn>) {
-        if let Err(e) = self
-            .publisher
-            .publish(Context::default(), topic, &self.namespace, event)
-        {
-            log::warn!("cannot publish {topic}: {e}");
-        }
+    fn publish(&self, topic: &'static str, event: Box<dyn MessageDyn>) {
+        self.events.publish(topic, event)
     }
 
     /// Every exit the shim's reaper sees: mark the process stopped and tell containerd.
@@ -179,11 +189,13 @@ impl Inner {
             };
             let mut tasks = self.lock();
             if !self.record_exit(&mut tasks, pid, event.exit_code) {
-                tasks.unclaimed.insert(pid, event.exit_code);
                 // runwasm's own short-lived processes land here too: keep the map small
-                if tasks.unclaimed.len() > 1024 {
-                    tasks.unclaimed.clear();
-                }
+                tasks
+                    .unclaimed
+                    .retain(|_, (_, at)| at.elapsed() < UNCLAIMED_TTL);
+                tasks
+                    .unclaimed
+                    .insert(pid, (event.exit_code, Instant::now()));
             }
         }
     }
@@ -192,26 +204,28 @@ impl Inner {
         for (id, task) in tasks.tasks.iter_mut() {
             let init = std::iter::once((String::new(), &mut task.init));
             for (exec_id, proc) in init.chain(task.execs.iter_mut().map(|(k, v)| (k.clone(), v))) {
-                if proc.pid == pid && proc.exited_at.is_none() {
+                if proc.pid == pid && !proc.exited() {
                     let at = now();
                     proc.status = Status::STOPPED;
                     proc.exit_status = code as u32;
                     proc.exited_at = Some(at.clone());
-                    self.publish(
-                        topics::TASK_EXIT_EVENT_TOPIC,
-                        Box::new(TaskExit {
-                            container_id: id.clone(),
-                            id: if exec_id.is_empty() {
-                                id.clone()
-                            } else {
-                                exec_id
-                            },
-                            pid: pid as u32,
-                            exit_status: code as u32,
-                            exited_at: MessageField::some(at),
-                            ..Default::default()
-                        }),
-                    );
+                    let event = TaskExit {
+                        container_id: id.clone(),
+                        id: if exec_id.is_empty() {
+                            id.clone()
+                        } else {
+                            exec_id
+                        },
+                        pid: pid as u32,
+                        exit_status: code as u32,
+                        exited_at: MessageField::some(at),
+                        ..Default::default()
+                    };
+                    if proc.starting {
+                        proc.held_exit = Some(event);
+                    } else {
+                        self.publish(topics::TASK_EXIT_EVENT_TOPIC, Box::new(event));
+                    }
                     self.exited.notify_all();
                     return true;
                 }
@@ -220,16 +234,48 @@ impl Inner {
         false
     }
 
-    /// Records a started process's pid, applying an exit that was seen before the pid.
-    fn set_pid(&self, tasks: &mut Tasks, id: &str, exec_id: &str, pid: i32) -> TtrpcResult<()> {
-        let early_exit = tasks.unclaimed.remove(&pid);
+    /// Records the pid of a process launched at `launched` (CREATED for an init, RUNNING for
+    /// an exec), applying its exit if the reaper saw it before the pid was known.
+    fn set_pid(
+        &self,
+        tasks: &mut Tasks,
+        (id, exec_id): (&str, &str),
+        pid: i32,
+        status: Status,
+        launched: Instant,
+    ) -> TtrpcResult<()> {
+        let early_exit = tasks
+            .unclaimed
+            .remove(&pid)
+            .filter(|(_, at)| *at >= launched);
         let proc = tasks.get(id)?.proc_mut(exec_id)?;
         proc.pid = pid;
-        proc.status = Status::RUNNING;
-        if let Some(code) = early_exit {
+        proc.status = status;
+        if let Some((code, _)) = early_exit {
             self.record_exit(tasks, pid, code);
         }
         Ok(())
+    }
+
+    /// Ends a create or start: `event` (TaskCreate, TaskStart or TaskExecStarted) goes out,
+    /// then an exit that happened meanwhile.
+    fn finish_start(
+        &self,
+        tasks: &mut Tasks,
+        (id, exec_id): (&str, &str),
+        event: Option<(&'static str, Box<dyn MessageDyn>)>,
+    ) {
+        let Ok(proc) = tasks.get(id).and_then(|t| t.proc_mut(exec_id)) else {
+            return;
+        };
+        proc.starting = false;
+        let held = proc.held_exit.take();
+        if let Some((topic, event)) = event {
+            self.publish(topic, event);
+        }
+        if let Some(exit) = held {
+            self.publish(topics::TASK_EXIT_EVENT_TOPIC, Box::new(exit));
+        }
     }
 
     fn task_paths(&self, id: &str) -> TtrpcResult<(PathBuf, PathBuf)> {
@@ -241,6 +287,39 @@ impl Inner {
     /// Fails with NOT_FOUND unless the shim runs task `id`.
     fn known(&self, id: &str) -> TtrpcResult<()> {
         self.lock().get(id).map(|_| ())
+    }
+
+    /// Mounts the rootfs containerd sends (none when the bundle already has it).
+    fn mount_rootfs(&self, bundle: &Path, req: &CreateTaskRequest) -> TtrpcResult<()> {
+        let rootfs = bundle.join("rootfs");
+        for m in &req.rootfs {
+            std::fs::create_dir_all(&rootfs).map_err(|e| rpc(Code::INTERNAL, e.to_string()))?;
+            containerd_shim::mount::mount_rootfs(
+                Some(m.type_.as_str()),
+                Some(m.source.as_str()),
+                &m.options,
+                &rootfs,
+            )
+            .map_err(|e| rpc(Code::INTERNAL, format!("cannot mount rootfs: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// `runwasm create`: the container's init pid and, with a terminal, the pty master.
+    fn create_container(
+        &self,
+        id: &str,
+        bundle: &Path,
+        stdio: &StdioPaths,
+    ) -> TtrpcResult<(i32, Option<OwnedFd>)> {
+        let pid_file = bundle.join("init.pid");
+        let (bundle_s, pid_s) = (bundle.display().to_string(), pid_file.display().to_string());
+        let console = self.run_with_stdio(
+            &bundle.join("log.json"),
+            &["create", "--bundle", &bundle_s, "--pid-file", &pid_s, id],
+            stdio,
+        )?;
+        Ok((read_pid(&pid_file)?, console))
     }
 
     /// Runs `runwasm` with a console socket when the process has a terminal, and starts
@@ -280,6 +359,33 @@ impl Inner {
             .map_err(|e| rpc(Code::INTERNAL, format!("console copy: {e}")))?;
         Ok(Some(master))
     }
+}
+
+/// The exit status reported for an exec that could not be started.
+const EXEC_FAILED: u32 = 255;
+
+/// "task ID" or "exec ID of task ID", for messages.
+fn key_name((id, exec_id): (&str, &str)) -> String {
+    if exec_id.is_empty() {
+        format!("task {id}")
+    } else {
+        format!("exec {exec_id} of task {id}")
+    }
+}
+
+/// Whether the bundle's spec has OCI hooks (see [`Task::hooks`]).
+pub fn has_hooks(bundle: &Path) -> bool {
+    std::fs::read_to_string(bundle.join("config.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|spec| {
+            spec["hooks"].as_object().map(|hooks| {
+                hooks
+                    .values()
+                    .any(|list| list.as_array().is_some_and(|l| !l.is_empty()))
+            })
+        })
+        .unwrap_or(false)
 }
 
 /// A container operation's error, as containerd shows it.
@@ -322,58 +428,44 @@ impl containerd_shim::Task for TaskService {
             ));
         }
         let bundle = PathBuf::from(&req.bundle);
-        let rootfs = bundle.join("rootfs");
-        for m in &req.rootfs {
-            std::fs::create_dir_all(&rootfs).map_err(|e| rpc(Code::INTERNAL, e.to_string()))?;
-            containerd_shim::mount::mount_rootfs(
-                Some(m.type_.as_str()),
-                Some(m.source.as_str()),
-                &m.options,
-                &rootfs,
-            )
-            .map_err(|e| rpc(Code::INTERNAL, format!("cannot mount rootfs: {e}")))?;
-        }
         let stdio = stdio_of(&req.stdin, &req.stdout, &req.stderr, req.terminal);
-        me.lock().tasks.insert(
-            req.id.clone(),
-            Task {
-                bundle: bundle.clone(),
-                init: Proc::new(stdio.clone()),
-                execs: HashMap::new(),
-            },
-        );
-        let pid_file = bundle.join("init.pid");
-        let (bundle_s, pid_s) = (bundle.display().to_string(), pid_file.display().to_string());
-        let created = me.run_with_stdio(
-            &bundle.join("log.json"),
-            &[
-                "create",
-                "--bundle",
-                &bundle_s,
-                "--pid-file",
-                &pid_s,
-                &req.id,
-            ],
-            &stdio,
-        );
-        let console = match created {
-            Ok(console) => console,
+        {
+            let mut tasks = me.lock();
+            if tasks.tasks.contains_key(&req.id) {
+                return Err(rpc(Code::ALREADY_EXISTS, format!("task {} exists", req.id)));
+            }
+            let mut init = Proc::new(stdio.clone());
+            // an exit during create is announced after TaskCreate
+            init.starting = true;
+            tasks.tasks.insert(
+                req.id.clone(),
+                Task {
+                    bundle: bundle.clone(),
+                    init,
+                    execs: HashMap::new(),
+                    hooks: has_hooks(&bundle),
+                },
+            );
+        }
+        let launched = Instant::now();
+        let created = me
+            .mount_rootfs(&bundle, &req)
+            .and_then(|()| me.create_container(&req.id, &bundle, &stdio));
+        let (pid, console) = match created {
+            Ok(created) => created,
             Err(e) => {
+                // nothing of a failed create stays: task, container state, rootfs mount
                 me.lock().tasks.remove(&req.id);
+                let _ = me.runtime.delete(&req.id, true);
                 if !req.rootfs.is_empty() {
-                    let _ = nix::mount::umount2(&rootfs, nix::mount::MntFlags::MNT_DETACH);
+                    let _ = nix::mount::umount2(
+                        &bundle.join("rootfs"),
+                        nix::mount::MntFlags::MNT_DETACH,
+                    );
                 }
                 return Err(e);
             }
         };
-        let pid = read_pid(&pid_file)?;
-        {
-            let mut tasks = me.lock();
-            if let Some(task) = tasks.tasks.get_mut(&req.id) {
-                task.init.pid = pid;
-                task.init.console = console;
-            }
-        }
         let notifier = self.inner.clone();
         let container_id = req.id.clone();
         oom::watch(pid, move || {
@@ -385,23 +477,31 @@ impl containerd_shim::Task for TaskService {
                 }),
             )
         });
-        me.publish(
-            topics::TASK_CREATE_EVENT_TOPIC,
-            Box::new(TaskCreate {
-                container_id: req.id.clone(),
-                bundle: req.bundle.clone(),
-                rootfs: req.rootfs.clone(),
-                io: MessageField::some(TaskIO {
-                    stdin: req.stdin.clone(),
-                    stdout: req.stdout.clone(),
-                    stderr: req.stderr.clone(),
-                    terminal: req.terminal,
-                    ..Default::default()
-                }),
-                pid: pid as u32,
+        let event = TaskCreate {
+            container_id: req.id.clone(),
+            bundle: req.bundle.clone(),
+            rootfs: req.rootfs.clone(),
+            io: MessageField::some(TaskIO {
+                stdin: req.stdin.clone(),
+                stdout: req.stdout.clone(),
+                stderr: req.stderr.clone(),
+                terminal: req.terminal,
                 ..Default::default()
             }),
-        );
+            pid: pid as u32,
+            ..Default::default()
+        };
+        {
+            let key = (req.id.as_str(), "");
+            let mut tasks = me.lock();
+            tasks.get(&req.id)?.init.console = console;
+            me.set_pid(&mut tasks, key, pid, Status::CREATED, launched)?;
+            me.finish_start(
+                &mut tasks,
+                key,
+                Some((topics::TASK_CREATE_EVENT_TOPIC, Box::new(event))),
+            );
+        }
         Ok(CreateTaskResponse {
             pid: pid as u32,
             ..Default::default()
@@ -410,72 +510,100 @@ impl containerd_shim::Task for TaskService {
 
     fn start(&self, _ctx: &TtrpcContext, req: StartRequest) -> TtrpcResult<StartResponse> {
         let me = &self.inner;
-        let (bundle, log) = me.task_paths(&req.id)?;
+        let key = (req.id.as_str(), req.exec_id.as_str());
+        let (bundle, log, hooks, spec, stdio) = {
+            let mut tasks = me.lock();
+            let task = tasks.get(&req.id)?;
+            let (bundle, log, hooks) = (task.bundle.clone(), task.log(), task.hooks);
+            let proc = task.proc_mut(&req.exec_id)?;
+            if proc.status != Status::CREATED || proc.exited() {
+                return Err(rpc(
+                    Code::FAILED_PRECONDITION,
+                    format!("{} is not in the created state", key_name(key)),
+                ));
+            }
+            proc.starting = true;
+            let spec = proc.exec_spec.clone().unwrap_or_default();
+            (bundle, log, hooks, spec, proc.stdio.clone())
+        };
         if req.exec_id.is_empty() {
-            me.runtime.start(&req.id).map_err(container_error)?;
-            let pid = {
-                let mut tasks = me.lock();
-                let task = tasks.get(&req.id)?;
-                if task.init.exited_at.is_none() {
-                    task.init.status = Status::RUNNING;
-                }
-                task.init.pid
+            let started = if hooks {
+                me.cli
+                    .run(&log, &["start", &req.id], ProcessIo::default())
+                    .map_err(|e| rpc(Code::UNKNOWN, e.0))
+            } else {
+                me.runtime.start(&req.id).map_err(container_error)
             };
-            me.publish(
-                topics::TASK_START_EVENT_TOPIC,
-                Box::new(TaskStart {
-                    container_id: req.id.clone(),
-                    pid: pid as u32,
-                    ..Default::default()
-                }),
+            let mut tasks = me.lock();
+            if let Err(e) = started {
+                me.finish_start(&mut tasks, key, None);
+                return Err(e);
+            }
+            let task = tasks.get(&req.id)?;
+            if !task.init.exited() {
+                task.init.status = Status::RUNNING;
+            }
+            let pid = task.init.pid;
+            let event = TaskStart {
+                container_id: req.id.clone(),
+                pid: pid as u32,
+                ..Default::default()
+            };
+            me.finish_start(
+                &mut tasks,
+                key,
+                Some((topics::TASK_START_EVENT_TOPIC, Box::new(event))),
             );
             return Ok(StartResponse {
                 pid: pid as u32,
                 ..Default::default()
             });
         }
-        let (spec, stdio) = {
-            let mut tasks = me.lock();
-            let task = tasks.get(&req.id)?;
-            let proc = task.proc_mut(&req.exec_id)?;
-            (
-                proc.exec_spec.clone().unwrap_or_default(),
-                proc.stdio.clone(),
-            )
-        };
         let pid_file = bundle.join(format!("exec-{}.pid", req.exec_id));
         let (spec_s, pid_s) = (spec.display().to_string(), pid_file.display().to_string());
-        let console = me.run_with_stdio(
-            &log,
-            &[
-                "exec",
-                "--detach",
-                "--pid-file",
-                &pid_s,
-                "--process",
-                &spec_s,
-                &req.id,
-            ],
-            &stdio,
-        )?;
-        let pid = read_pid(&pid_file)?;
-        {
-            let mut tasks = me.lock();
-            if let Some(task) = tasks.tasks.get_mut(&req.id) {
-                if let Some(proc) = task.execs.get_mut(&req.exec_id) {
-                    proc.console = console;
+        let launched = Instant::now();
+        let started = me
+            .run_with_stdio(
+                &log,
+                &[
+                    "exec",
+                    "--detach",
+                    "--pid-file",
+                    &pid_s,
+                    "--process",
+                    &spec_s,
+                    &req.id,
+                ],
+                &stdio,
+            )
+            .and_then(|console| Ok((read_pid(&pid_file)?, console)));
+        let mut tasks = me.lock();
+        let (pid, console) = match started {
+            Ok(started) => started,
+            Err(e) => {
+                // the exec never ran: it is stopped, and its waiters learn so
+                if let Ok(proc) = tasks.get(&req.id).and_then(|t| t.proc_mut(&req.exec_id)) {
+                    proc.status = Status::STOPPED;
+                    proc.exit_status = EXEC_FAILED;
+                    proc.exited_at = Some(now());
                 }
+                me.finish_start(&mut tasks, key, None);
+                me.exited.notify_all();
+                return Err(e);
             }
-            me.set_pid(&mut tasks, &req.id, &req.exec_id, pid)?;
-        }
-        me.publish(
-            topics::TASK_EXEC_STARTED_EVENT_TOPIC,
-            Box::new(TaskExecStarted {
-                container_id: req.id.clone(),
-                exec_id: req.exec_id.clone(),
-                pid: pid as u32,
-                ..Default::default()
-            }),
+        };
+        tasks.get(&req.id)?.proc_mut(&req.exec_id)?.console = console;
+        me.set_pid(&mut tasks, key, pid, Status::RUNNING, launched)?;
+        let event = TaskExecStarted {
+            container_id: req.id.clone(),
+            exec_id: req.exec_id.clone(),
+            pid: pid as u32,
+            ..Default::default()
+        };
+        me.finish_start(
+            &mut tasks,
+            key,
+            Some((topics::TASK_EXEC_STARTED_EVENT_TOPIC, Box::new(event))),
         );
         Ok(StartResponse {
             pid: pid as u32,
@@ -488,6 +616,16 @@ impl containerd_shim::Task for TaskService {
         if !req.exec_id.is_empty() {
             let mut tasks = me.lock();
             let task = tasks.get(&req.id)?;
+            let running = task
+                .execs
+                .get(&req.exec_id)
+                .is_some_and(|p| p.pid != 0 && !p.exited());
+            if running {
+                return Err(rpc(
+                    Code::FAILED_PRECONDITION,
+                    format!("exec {} is running: kill it first", req.exec_id),
+                ));
+            }
             let proc = task
                 .execs
                 .remove(&req.exec_id)
@@ -495,6 +633,7 @@ impl containerd_shim::Task for TaskService {
             if let Some(spec) = proc.exec_spec {
                 let _ = std::fs::remove_file(spec);
             }
+            me.exited.notify_all();
             return Ok(api::DeleteResponse {
                 pid: proc.pid as u32,
                 exit_status: proc.exit_status,
@@ -502,14 +641,28 @@ impl containerd_shim::Task for TaskService {
                 ..Default::default()
             });
         }
-        let (bundle, _) = me.task_paths(&req.id)?;
-        me.runtime.delete(&req.id, true).map_err(container_error)?;
+        let (bundle, log, hooks) = {
+            let mut tasks = me.lock();
+            let task = tasks.get(&req.id)?;
+            (task.bundle.clone(), task.log(), task.hooks)
+        };
+        if hooks {
+            me.cli
+                .run(&log, &["delete", "--force", &req.id], ProcessIo::default())
+                .map_err(|e| rpc(Code::UNKNOWN, e.0))?;
+        } else {
+            me.runtime.delete(&req.id, true).map_err(container_error)?;
+        }
         let _ = nix::mount::umount2(&bundle.join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
-        let task = me
-            .lock()
-            .tasks
-            .remove(&req.id)
-            .ok_or_else(|| rpc(Code::NOT_FOUND, format!("task {} not found", req.id)))?;
+        let task = {
+            let mut tasks = me.lock();
+            let task = tasks
+                .tasks
+                .remove(&req.id)
+                .ok_or_else(|| rpc(Code::NOT_FOUND, format!("task {} not found", req.id)))?;
+            me.exited.notify_all();
+            task
+        };
         let exited_at = task.init.exited_at.clone().unwrap_or_else(now);
         me.publish(
             topics::TASK_DELETE_EVENT_TOPIC,
@@ -555,23 +708,24 @@ impl containerd_shim::Task for TaskService {
 
     fn kill(&self, _ctx: &TtrpcContext, req: KillRequest) -> TtrpcResult<api::Empty> {
         let me = &self.inner;
+        let pid = {
+            let mut tasks = me.lock();
+            let task = tasks.get(&req.id)?;
+            let proc = task.proc_mut(&req.exec_id)?;
+            // as containerd's runc shim: an exited process is NOT_FOUND, never signalled
+            // (its pid may already belong to another process)
+            if proc.exited() || proc.pid == 0 {
+                return Err(rpc(Code::NOT_FOUND, "process already finished"));
+            }
+            proc.pid
+        };
         if req.exec_id.is_empty() {
-            me.known(&req.id)?;
             return me
                 .runtime
                 .kill(&req.id, &req.signal.to_string(), req.all)
                 .map(|_| api::Empty::new())
                 .map_err(container_error);
         }
-        let pid = {
-            let mut tasks = me.lock();
-            let task = tasks.get(&req.id)?;
-            let proc = task.proc_mut(&req.exec_id)?;
-            if proc.exited_at.is_some() || proc.pid == 0 {
-                return Err(rpc(Code::NOT_FOUND, "process already finished"));
-            }
-            proc.pid
-        };
         let signal = nix::sys::signal::Signal::try_from(req.signal as i32)
             .map_err(|e| rpc(Code::INVALID_ARGUMENT, e.to_string()))?;
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal)
@@ -695,6 +849,10 @@ impl containerd_shim::Task for TaskService {
         let pid = {
             let mut tasks = self.inner.lock();
             let task = tasks.get(&req.id)?;
+            if task.init.exited() {
+                // its cgroup is found through its pid: containerd skips NOT_FOUND tasks
+                return Err(rpc(Code::NOT_FOUND, format!("task {} is stopped", req.id)));
+            }
             task.init.pid
         };
         let metrics = crate::stats::collect(pid)
@@ -740,7 +898,9 @@ impl TaskService {
         };
         frozen_state.map_err(container_error)?;
         if let Some(task) = me.lock().tasks.get_mut(id) {
-            task.init.status = status;
+            if !task.init.exited() {
+                task.init.status = status;
+            }
         }
         let event: Box<dyn MessageDyn> = if frozen {
             Box::new(TaskPaused {

@@ -9,7 +9,7 @@ use libcontainer::workload::default::DefaultExecutor;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use nix::sys::signal::{self, SigHandler, Signal};
 use oci_spec::runtime::Spec;
-use runwasm_wasm::{PreparedWasm, WasiPlan};
+use runwasm_wasm::{FileId, PreparedWasm, WasiPlan};
 
 /// Runs a prepared Wasm program in-process, or hands a Linux process to `execve`.
 #[derive(Clone)]
@@ -39,7 +39,7 @@ impl Executor for WorkloadExecutor {
             return DefaultExecutor {}.exec(spec);
         };
         exit_on_termination_signals()?;
-        close_exec_fds();
+        close_exec_fds(wasm.artifact());
         drop_capabilities_like_execve()?;
         // this process's `/` is the container's root: the module sees exactly that
         let code = wasm.run(&WasiPlan::from_spec(spec, Path::new("/")));
@@ -57,13 +57,12 @@ impl Executor for WorkloadExecutor {
     }
 }
 
-/// Does what `execve` would have done to the runtime's own pipes and sockets: libcontainer
-/// marks every inherited fd close-on-exec and its exec path waits for the exec-notify pipe
-/// to close, so a Wasm process that never calls `execve` must close them itself. Regular
-/// files stay open: wasmtime maps the precompiled module's file for copy-on-write memory.
-fn close_exec_fds() {
+/// Does what `execve` would have done: closes every close-on-exec fd the runtime left (its
+/// pipes and sockets, its log file). libcontainer's exec path waits for the exec-notify pipe
+/// to close, and a module must hold no host file. The one exception is the precompiled
+/// module's file (`keep`), which wasmtime maps copy-on-write for linear-memory images.
+fn close_exec_fds(keep: Option<FileId>) {
     use nix::fcntl::{fcntl, FcntlArg, FdFlag};
-    use nix::sys::stat::{fstat, SFlag};
     let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
         return;
     };
@@ -75,13 +74,15 @@ fn close_exec_fds() {
         let cloexec = fcntl(fd, FcntlArg::F_GETFD)
             .map(|flags| FdFlag::from_bits_truncate(flags).contains(FdFlag::FD_CLOEXEC))
             .unwrap_or(false);
-        let runtime_channel = fstat(fd)
+        let is_artifact = nix::sys::stat::fstat(fd)
             .map(|st| {
-                let kind = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
-                kind == SFlag::S_IFIFO || kind == SFlag::S_IFSOCK
+                keep == Some(FileId {
+                    dev: st.st_dev,
+                    ino: st.st_ino,
+                })
             })
             .unwrap_or(false);
-        if cloexec && runtime_channel {
+        if cloexec && !is_artifact {
             let _ = nix::unistd::close(fd);
         }
     }

@@ -94,39 +94,44 @@ impl WasmEngine {
     /// Compiles (or loads from the cache) and links `bytes`; `name` appears in errors.
     pub fn prepare(&self, bytes: &[u8], name: &str) -> Result<PreparedWasm, EngineError> {
         let kind = WasmKind::of(bytes);
-        let program = match kind {
+        let (program, artifact) = match kind {
             WasmKind::Module => {
-                let module: Module = self.load(bytes, kind, name)?;
-                Program::Module(link_module(&self.engine, &module, name)?)
+                let (module, artifact): (Module, _) = self.load(bytes, kind, name)?;
+                let pre = link_module(&self.engine, &module, name)?;
+                (Program::Module(pre), artifact)
             }
             WasmKind::Component => {
-                let component: Component = self.load(bytes, kind, name)?;
-                Program::Component(link_component(&self.engine, &component, name)?)
+                let (component, artifact): (Component, _) = self.load(bytes, kind, name)?;
+                let pre = link_component(&self.engine, &component, name)?;
+                (Program::Component(pre), artifact)
             }
         };
         Ok(PreparedWasm {
             engine: self.engine.clone(),
             program,
+            artifact: artifact.and_then(|path| FileId::of(&path)),
         })
     }
 
     /// A cache hit is memory-mapped; a miss compiles and stores the artifact. Compilation
-    /// errors are reported as an invalid module and never cached.
+    /// errors are reported as an invalid module and never cached. Returns the program and
+    /// the artifact file it maps, if any.
     fn load<T: Precompile>(
         &self,
         bytes: &[u8],
         kind: WasmKind,
         name: &str,
-    ) -> Result<T, EngineError> {
+    ) -> Result<(T, Option<PathBuf>), EngineError> {
         let Some(cache) = &self.cache else {
-            return T::compile(&self.engine, bytes).map_err(|e| invalid(kind, name, e));
+            let compiled = T::compile(&self.engine, bytes).map_err(|e| invalid(kind, name, e))?;
+            return Ok((compiled, None));
         };
         let key = CacheKey::new(bytes, kind);
         if let Some(path) = cache.lookup(&key) {
             match T::deserialize_verified(&self.engine, &path) {
                 Ok(loaded) => {
                     tracing::debug!(artifact = %path.display(), "compile cache hit");
-                    return Ok(loaded);
+                    return Ok((loaded, Some(path)));
                 }
                 Err(e) => {
                     tracing::warn!("stale cache entry {}: {e:#}; recompiling", path.display());
@@ -139,14 +144,14 @@ impl WasmEngine {
             Ok(artifact) => match cache.store(&key, &artifact) {
                 // map the stored copy so every container shares the same page-cache pages
                 Ok(path) => match T::deserialize_verified(&self.engine, &path) {
-                    Ok(mapped) => return Ok(mapped),
+                    Ok(mapped) => return Ok((mapped, Some(path))),
                     Err(e) => tracing::warn!("cannot map new artifact {}: {e:#}", path.display()),
                 },
                 Err(e) => tracing::warn!("cannot store compiled module: {e}"),
             },
             Err(e) => tracing::warn!("cannot serialize compiled module: {e:#}"),
         }
-        Ok(compiled)
+        Ok((compiled, None))
     }
 }
 
@@ -272,11 +277,32 @@ enum Program {
     Component(CommandPre<ComponentState>),
 }
 
+/// A file by device and inode: what stays the same file after pivot_root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl FileId {
+    pub fn of(path: &Path) -> Option<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).ok()?;
+        Some(Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+}
+
 /// A compiled and linked Wasm program, ready to be instantiated.
 #[derive(Clone)]
 pub struct PreparedWasm {
     engine: Engine,
     program: Program,
+    /// The cached artifact the program is mapped from: wasmtime keeps it open to map
+    /// linear-memory images copy-on-write, so the container process must not close it.
+    artifact: Option<FileId>,
 }
 
 impl Clone for Program {
@@ -289,6 +315,10 @@ impl Clone for Program {
 }
 
 impl PreparedWasm {
+    pub fn artifact(&self) -> Option<FileId> {
+        self.artifact
+    }
+
     pub fn kind(&self) -> WasmKind {
         match self.program {
             Program::Module(_) => WasmKind::Module,

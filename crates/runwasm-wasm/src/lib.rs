@@ -11,5 +11,5 @@ pub mod wasi;
 
 pub use cache::CompileCache;
 pub use classify::{classify, ProcessView, WasmEntrypoint, WasmKind, Workload};
-pub use engine::{EngineError, PreparedWasm, WasmEngine};
+pub use engine::{EngineError, FileId, PreparedWasm, WasmEngine};
 pub use wasi::WasiPlan;
