@@ -177,6 +177,10 @@ fn print_info() -> std::io::Result<()> {
 }
 
 fn main() {
+    // every pod has a shim and its threads rarely allocate: one malloc arena instead of one
+    // per thread saves about 100 kB of each shim (measured with 10 idle pods)
+    // SAFETY: mallopt only tunes the allocator; called before any thread exists
+    unsafe { nix::libc::mallopt(nix::libc::M_ARENA_MAX, 1) };
     // the shim crate handles neither of these two flags
     match std::env::args().nth(1).as_deref() {
         Some("-v") | Some("--version") | Some("-version") => {
