@@ -33,18 +33,29 @@ run sh -c "'$SHIM' -info | tr -c '[:print:]' ' '"
 assert_rc 0; assert_contains "$OUT" "runtime-spec/1/features/Features"; assert_contains "$OUT" "run.oci.handler"
 
 test_case "shim: containerd 2.3 bootstrap (BootstrapParams on stdin, a task over the address returned)"
-# shim-bootstrap-e2e starts the shim as containerd 2.3 does, then drives the task API itself
-BOOTSTRAP_E2E=${BOOTSTRAP_E2E:-$ROOT_DIR/target/release/shim-bootstrap-e2e}
-for args in hello:'["/probe.wasm","hello"]' exit7:'["/probe.wasm","exit","7"]'; do
+# shim-client-e2e starts the shim as containerd 2.3 does, then drives the task API itself
+SHIM_CLIENT=${SHIM_CLIENT:-$ROOT_DIR/target/release/shim-client-e2e}
+for args in hello:'["/probe.wasm","hello"]' exit7:'["/probe.wasm","exit","7"]' edges:'["/probe.wasm","sleep","30"]'; do
   python3 "$ROOT_DIR/test/e2e/mk-bundle.py" "$FIXTURES/wasm-rootfs" "$E2E_DIR/boot-${args%%:*}" "${args#*:}" >/dev/null
 done
-run "$BOOTSTRAP_E2E" "$SHIM" "$E2E_DIR/boot-hello" "$SOCK" s-boot-hello
+run "$SHIM_CLIENT" run "$SHIM" "$E2E_DIR/boot-hello" "$SOCK" s-boot-hello
 assert_rc 0 "bootstrap start, create, start, wait, delete"
 assert_contains "$OUT" "BootstrapResult version=2 protocol=ttrpc address=unix://"
 assert_contains "$OUT" "exit_status 0"; assert_contains "$OUT" "hello from wasm"
-run "$BOOTSTRAP_E2E" "$SHIM" "$E2E_DIR/boot-exit7" "$SOCK" s-boot-exit7
+run "$SHIM_CLIENT" run "$SHIM" "$E2E_DIR/boot-exit7" "$SOCK" s-boot-exit7
 assert_rc 0; assert_contains "$OUT" "exit_status 7"
 assert_clean s-boot-exit7 /run/containerd/runwasm/runwasm-bootstrap
+
+test_case "shim: task API edge cases (duplicate create, running exec delete, failed exec start, kill after exit)"
+run "$SHIM_CLIENT" edges "$SHIM" "$E2E_DIR/boot-edges" "$SOCK" s-boot-edges
+assert_rc 0 "edge cases"
+for check in "a second Create of the id is ALREADY_EXISTS" "a second Start is FAILED_PRECONDITION" \
+    "Delete of a running exec is FAILED_PRECONDITION" "killed exec exits 137" \
+    "Kill of an exited exec is NOT_FOUND" "Wait on an exec that failed to start returns" \
+    "killed init exits 137" "Kill of an exited task is NOT_FOUND" "a second Delete is NOT_FOUND"; do
+  assert_contains "$OUT" "ok: $check"
+done
+assert_clean s-boot-edges /run/containerd/runwasm/runwasm-bootstrap
 wait_for sh -c "! pgrep -f 'containerd-shim-runwasm-v1 -namespace runwasm-bootstrap'"
 assert_eq "$(pgrep -f 'containerd-shim-runwasm-v1 -namespace runwasm-bootstrap')" "" "shims left after Shutdown"
 
