@@ -46,6 +46,23 @@ run "$SHIM_CLIENT" run "$SHIM" "$E2E_DIR/boot-exit7" "$SOCK" s-boot-exit7
 assert_rc 0; assert_contains "$OUT" "exit_status 7"
 assert_clean s-boot-exit7 /run/containerd/runwasm/runwasm-bootstrap
 
+test_case "shim: OCI hooks run (poststart, poststop) for a container the shim starts and deletes"
+python3 "$ROOT_DIR/test/e2e/mk-bundle.py" "$FIXTURES/wasm-rootfs" "$E2E_DIR/boot-hooks" '["/probe.wasm","hello"]' >/dev/null
+python3 - "$E2E_DIR/boot-hooks" <<'PY'
+import json, sys
+bundle = sys.argv[1]
+spec = json.load(open(f"{bundle}/config.json"))
+hook = lambda name: {"path": "/bin/sh", "args": ["sh", "-c", f"cat > {bundle}/{name}.state"]}
+spec["hooks"] = {"poststart": [hook("poststart")], "poststop": [hook("poststop")]}
+json.dump(spec, open(f"{bundle}/config.json", "w"))
+PY
+run "$SHIM_CLIENT" run "$SHIM" "$E2E_DIR/boot-hooks" "$SOCK" s-boot-hooks
+assert_rc 0 "a run with hooks"; assert_contains "$OUT" "exit_status 0"
+# each hook gets the container state on stdin, as the runtime spec says
+assert_contains "$(cat "$E2E_DIR/boot-hooks/poststart.state" 2>&1)" '"id":"s-boot-hooks"' "poststart hook input"
+assert_contains "$(cat "$E2E_DIR/boot-hooks/poststop.state" 2>&1)" '"id":"s-boot-hooks"' "poststop hook input"
+assert_clean s-boot-hooks /run/containerd/runwasm/runwasm-bootstrap
+
 test_case "shim: task API edge cases (duplicate create, running exec delete, failed exec start, kill after exit)"
 run "$SHIM_CLIENT" edges "$SHIM" "$E2E_DIR/boot-edges" "$SOCK" s-boot-edges
 assert_rc 0 "edge cases"
