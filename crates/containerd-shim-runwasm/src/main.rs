@@ -11,7 +11,7 @@ mod service;
 mod stats;
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use containerd_shim::publisher::RemotePublisher;
@@ -20,7 +20,7 @@ use containerd_shim::{Config, DeleteResponse, ExitSignal, Flags, StartOpts};
 use cli::RunwasmCli;
 use events::EventSink;
 use runwasm_container::Runtime;
-use service::TaskService;
+use service::{Lifecycle, TaskService};
 
 /// Annotations that name a pod: its containers share one shim.
 const POD_ANNOTATIONS: [&str; 2] = [
@@ -41,10 +41,7 @@ fn state_root(namespace: &str) -> PathBuf {
 
 /// The pod of the container whose bundle is the current directory, or the container itself.
 fn grouping(id: &str) -> String {
-    let annotations = std::fs::read_to_string("config.json")
-        .ok()
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-        .map(|spec| spec["annotations"].clone());
+    let annotations = service::bundle_spec(Path::new(".")).map(|spec| spec["annotations"].clone());
     POD_ANNOTATIONS
         .iter()
         .find_map(|key| annotations.as_ref()?.get(key)?.as_str().map(str::to_string))
@@ -108,25 +105,11 @@ impl containerd_shim::Shim for Shim {
             PathBuf::from(&self.bundle)
         };
         let root = state_root(&self.namespace);
-        // no fork is needed: done here, unless hooks must run (they are waited for as
-        // children, and this process reaps every child)
-        let deleted = if service::has_hooks(&bundle) {
-            RunwasmCli::new(root)
-                .run(
-                    &bundle.join("log.json"),
-                    &["delete", "--force", &self.id],
-                    cli::ProcessIo::default(),
-                )
-                .map_err(|e| e.to_string())
-        } else {
-            Runtime::new(root, false)
-                .delete(&self.id, true)
-                .map_err(|e| e.to_string())
-        };
-        if let Err(e) = deleted {
+        let tools = (&RunwasmCli::new(root.clone()), &Runtime::new(root, false));
+        let hooks = service::has_hooks(&bundle);
+        if let Err(e) = service::lifecycle(tools, &bundle, &self.id, hooks, Lifecycle::Delete) {
             log::warn!("cleanup of {}: {e}", self.id);
         }
-        let _ = nix::mount::umount2(&bundle.join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
         Ok(service::dead_shim_response())
     }
 

@@ -173,6 +173,10 @@ impl Inner {
         self.tasks.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn tools(&self) -> (&RunwasmCli, &Runtime) {
+        (&self.cli, &self.runtime)
+    }
+
     fn publish(&self, topic: &'static str, event: Box<dyn MessageDyn>) {
         self.events.publish(topic, event)
     }
@@ -373,11 +377,15 @@ fn key_name((id, exec_id): (&str, &str)) -> String {
     }
 }
 
+/// The bundle's config.json as JSON, for the few fields the shim itself looks at.
+pub fn bundle_spec(bundle: &Path) -> Option<serde_json::Value> {
+    let text = std::fs::read_to_string(bundle.join("config.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
 /// Whether the bundle's spec has OCI hooks (see [`Task::hooks`]).
 pub fn has_hooks(bundle: &Path) -> bool {
-    std::fs::read_to_string(bundle.join("config.json"))
-        .ok()
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+    bundle_spec(bundle)
         .and_then(|spec| {
             spec["hooks"].as_object().map(|hooks| {
                 hooks
@@ -386,6 +394,42 @@ pub fn has_hooks(bundle: &Path) -> bool {
             })
         })
         .unwrap_or(false)
+}
+
+#[derive(Clone, Copy)]
+pub enum Lifecycle {
+    Start,
+    /// Also kills a running container and unmounts the bundle's rootfs.
+    Delete,
+}
+
+/// Starts or deletes a container: in-process on runwasm's state, or through a runwasm
+/// process when the spec has hooks (see [`Task::hooks`]).
+pub fn lifecycle(
+    (cli, runtime): (&RunwasmCli, &Runtime),
+    bundle: &Path,
+    id: &str,
+    hooks: bool,
+    step: Lifecycle,
+) -> TtrpcResult<()> {
+    let args: &[&str] = match step {
+        Lifecycle::Start => &["start", id],
+        Lifecycle::Delete => &["delete", "--force", id],
+    };
+    let done = if hooks {
+        cli.run(&bundle.join("log.json"), args, ProcessIo::default())
+            .map_err(|e| rpc(Code::UNKNOWN, e.0))
+    } else {
+        match step {
+            Lifecycle::Start => runtime.start(id),
+            Lifecycle::Delete => runtime.delete(id, true),
+        }
+        .map_err(container_error)
+    };
+    if let Lifecycle::Delete = step {
+        let _ = nix::mount::umount2(&bundle.join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
+    }
+    done
 }
 
 /// A container operation's error, as containerd shows it.
@@ -527,13 +571,7 @@ impl containerd_shim::Task for TaskService {
             (bundle, log, hooks, spec, proc.stdio.clone())
         };
         if req.exec_id.is_empty() {
-            let started = if hooks {
-                me.cli
-                    .run(&log, &["start", &req.id], ProcessIo::default())
-                    .map_err(|e| rpc(Code::UNKNOWN, e.0))
-            } else {
-                me.runtime.start(&req.id).map_err(container_error)
-            };
+            let started = lifecycle(me.tools(), &bundle, &req.id, hooks, Lifecycle::Start);
             let mut tasks = me.lock();
             if let Err(e) = started {
                 me.finish_start(&mut tasks, key, None);
@@ -641,19 +679,12 @@ impl containerd_shim::Task for TaskService {
                 ..Default::default()
             });
         }
-        let (bundle, log, hooks) = {
+        let (bundle, hooks) = {
             let mut tasks = me.lock();
             let task = tasks.get(&req.id)?;
-            (task.bundle.clone(), task.log(), task.hooks)
+            (task.bundle.clone(), task.hooks)
         };
-        if hooks {
-            me.cli
-                .run(&log, &["delete", "--force", &req.id], ProcessIo::default())
-                .map_err(|e| rpc(Code::UNKNOWN, e.0))?;
-        } else {
-            me.runtime.delete(&req.id, true).map_err(container_error)?;
-        }
-        let _ = nix::mount::umount2(&bundle.join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
+        lifecycle(me.tools(), &bundle, &req.id, hooks, Lifecycle::Delete)?;
         let task = {
             let mut tasks = me.lock();
             let task = tasks
