@@ -17,6 +17,8 @@ pub enum ContainerError {
     Classify(#[from] runwasm_wasm::classify::ClassifyError),
     #[error(transparent)]
     Wasm(#[from] runwasm_wasm::EngineError),
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::SandboxError),
     #[error("{0}")]
     Libcontainer(String),
     #[error("cgroup: {0}")]

@@ -3,18 +3,29 @@
 //! seccomp and user applied.
 
 use std::io::Write;
+use std::os::fd::RawFd;
 use std::path::Path;
 
 use libcontainer::workload::default::DefaultExecutor;
 use libcontainer::workload::{Executor, ExecutorError, ExecutorValidationError};
 use nix::sys::signal::{self, SigHandler, Signal};
 use oci_spec::runtime::Spec;
-use runwasm_wasm::{FileId, PreparedWasm, WasiPlan};
+use runwasm_wasm::{PreparedWasm, WasiPlan};
 
 /// Runs a prepared Wasm program in-process, or hands a Linux process to `execve`.
 #[derive(Clone)]
 pub struct WorkloadExecutor {
-    wasm: Option<PreparedWasm>,
+    wasm: Option<WasmWorkload>,
+}
+
+#[derive(Clone)]
+struct WasmWorkload {
+    prepared: PreparedWasm,
+    /// The descriptors of the precompiled artifact, which wasmtime maps copy-on-write for
+    /// linear-memory images: the only ones above the preserved fds that stay open.
+    artifact_fds: Vec<RawFd>,
+    /// `--preserve-fds`: descriptors 3..3+N are the caller's, passed on as execve would.
+    preserve_fds: i32,
 }
 
 impl WorkloadExecutor {
@@ -22,9 +33,15 @@ impl WorkloadExecutor {
         Self { wasm: None }
     }
 
-    pub fn wasm(prepared: PreparedWasm) -> Self {
+    /// `artifact_fds` are found in the runtime, before the container process is forked, and
+    /// keep their numbers in it.
+    pub fn wasm(prepared: PreparedWasm, artifact_fds: Vec<RawFd>, preserve_fds: i32) -> Self {
         Self {
-            wasm: Some(prepared),
+            wasm: Some(WasmWorkload {
+                prepared,
+                artifact_fds,
+                preserve_fds,
+            }),
         }
     }
 
@@ -39,10 +56,13 @@ impl Executor for WorkloadExecutor {
             return DefaultExecutor {}.exec(spec);
         };
         exit_on_termination_signals()?;
-        close_exec_fds(wasm.artifact());
+        reap_orphans()?;
+        close_runtime_fds(3 + wasm.preserve_fds.max(0), &wasm.artifact_fds);
         drop_capabilities_like_execve()?;
         // this process's `/` is the container's root: the module sees exactly that
-        let code = wasm.run(&WasiPlan::from_spec(spec, Path::new("/")));
+        let code = wasm
+            .prepared
+            .run(&WasiPlan::from_spec(spec, Path::new("/")));
         let _ = std::io::stdout().flush();
         let _ = std::io::stderr().flush();
         std::process::exit(code)
@@ -51,41 +71,73 @@ impl Executor for WorkloadExecutor {
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
         match &self.wasm {
             // the module was read, compiled and linked before this process was created
-            Some(_) => Ok(()),
+            Some(_) => confine_without_exec(spec),
             None => DefaultExecutor {}.validate(spec),
         }
     }
 }
 
-/// Does what `execve` would have done: closes every close-on-exec fd the runtime left (its
-/// pipes and sockets, its log file). libcontainer's exec path waits for the exec-notify pipe
-/// to close, and a module must hold no host file. The one exception is the precompiled
-/// module's file (`keep`), which wasmtime maps copy-on-write for linear-memory images.
-fn close_exec_fds(keep: Option<FileId>) {
-    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
-    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
-        return;
+/// What execve would have given the process, done in place since a module never execs:
+/// the process stops being dumpable (no other process of the container may open its
+/// `/proc/<pid>/{mem,fd,map_files}`, where the runtime's memory and the compile cache's
+/// artifact are), and the AppArmor profile applies now rather than at an exec that never
+/// comes. An SELinux label is only applied by execve, so it is refused rather than ignored.
+fn confine_without_exec(spec: &Spec) -> Result<(), ExecutorValidationError> {
+    let refuse = |why: String| {
+        tracing::error!("{why}");
+        ExecutorValidationError::ArgValidationError(why)
     };
-    let fds: Vec<i32> = entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .filter(|fd| *fd > 2)
-        .collect();
-    for fd in fds {
-        let cloexec = fcntl(fd, FcntlArg::F_GETFD)
-            .map(|flags| FdFlag::from_bits_truncate(flags).contains(FdFlag::FD_CLOEXEC))
-            .unwrap_or(false);
-        let is_artifact = nix::sys::stat::fstat(fd)
-            .map(|st| {
-                keep == Some(FileId {
-                    dev: st.st_dev,
-                    ino: st.st_ino,
-                })
-            })
-            .unwrap_or(false);
-        if cloexec && !is_artifact {
-            let _ = nix::unistd::close(fd);
+    // SAFETY: prctl with constant arguments.
+    if unsafe { nix::libc::prctl(nix::libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        return Err(refuse(format!(
+            "cannot make the Wasm process non-dumpable: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    let process = spec.process().as_ref();
+    if let Some(profile) = process.and_then(|p| p.apparmor_profile().as_deref()) {
+        if crate::lsm::apparmor_enabled() && !profile.is_empty() {
+            crate::lsm::change_apparmor_profile(profile).map_err(|e| {
+                refuse(format!(
+                    "cannot apply AppArmor profile {profile:?} to the Wasm process: {e}"
+                ))
+            })?;
         }
     }
+    if process.and_then(|p| p.selinux_label().as_deref()).is_some() && crate::lsm::selinux_enabled()
+    {
+        return Err(refuse(
+            "SELinux process labels are applied by execve, which a Wasm process never calls: not supported".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Does what `execve` would have done: closes the runtime's descriptors (its pipes and
+/// sockets, its log file). libcontainer's exec path waits for the exec-notify pipe to close,
+/// and a module must hold no host file. libcontainer has already made everything from
+/// `first` up close-on-exec; this closes them all but the artifact's, without /proc (which
+/// a Wasm container does not show).
+fn close_runtime_fds(first: RawFd, keep: &[RawFd]) {
+    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|fd| *fd >= first).collect();
+    keep.sort_unstable();
+    let mut from = first as u32;
+    for fd in keep.into_iter().map(|fd| fd as u32).chain([u32::MAX]) {
+        if fd > from {
+            // SAFETY: closes descriptors this process no longer uses.
+            unsafe { nix::libc::close_range(from, fd - 1, 0) };
+        }
+        from = fd.saturating_add(1);
+    }
+}
+
+/// A Wasm init is PID 1 of its namespace and never waits for anyone: with SIGCHLD ignored the
+/// kernel reaps the orphans of exec'd processes that are reparented to it, as an init would.
+fn reap_orphans() -> Result<(), ExecutorError> {
+    // SAFETY: setting a disposition, no handler code.
+    unsafe { signal::signal(Signal::SIGCHLD, SigHandler::SigIgn) }
+        .map(|_| ())
+        .map_err(|e| ExecutorError::Other(format!("cannot ignore SIGCHLD: {e}")))
 }
 
 /// libcontainer sets the spec's capabilities expecting `execve` to transform them: for a

@@ -5,7 +5,10 @@
 
 pub mod error;
 pub mod executor;
+pub mod lsm;
 pub mod runtime;
+pub mod sandbox;
+pub mod seal;
 pub mod state;
 pub mod workload;
 

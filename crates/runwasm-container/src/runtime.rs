@@ -14,6 +14,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxResources, Process, Spec};
 
 use crate::error::ContainerError;
+use crate::sandbox;
 use crate::state::{status_name, RuncState};
 use crate::workload::executor_for;
 
@@ -54,6 +55,8 @@ pub struct ExecOptions {
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
     pub preserve_fds: i32,
+    /// Exec into a paused container too (the process starts frozen, runs on resume).
+    pub ignore_paused: bool,
 }
 
 /// Reads and validates a bundle's `config.json`.
@@ -121,10 +124,15 @@ impl Runtime {
             })?;
         let executor = executor_for(
             process,
-            spec.annotations().as_ref(),
+            &spec,
             &rootfs_of(&spec, &bundle),
+            opts.preserve_fds,
         )?;
-        tracing::debug!(id = %opts.id, wasm = executor.is_wasm(), "creating container");
+        let wasm = executor.is_wasm();
+        if wasm {
+            sandbox::check_devices(&spec)?;
+        }
+        tracing::debug!(id = %opts.id, wasm, "creating container");
         let container = ContainerBuilder::new(opts.id.clone(), SyscallType::default())
             .with_executor(executor)
             .with_root_path(self.ensure_root()?)?
@@ -137,7 +145,24 @@ impl Runtime {
             .with_no_pivot(opts.no_pivot)
             .with_detach(opts.detach)
             .build()?;
+        if wasm {
+            self.seal_wasm_container(&container)?;
+        }
         Ok(container)
+    }
+
+    /// Covers the kernel filesystems of a created Wasm container before its module runs; a
+    /// container that cannot be covered is deleted, never started.
+    fn seal_wasm_container(&self, container: &Container) -> Result<(), ContainerError> {
+        let covered = container
+            .pid()
+            .ok_or_else(|| ContainerError::NotFound(container.id().to_string()))
+            .and_then(|pid| Ok(sandbox::mask_kernel_filesystems(pid)?));
+        if let Err(e) = covered {
+            let _ = self.delete(container.id(), true);
+            return Err(e);
+        }
+        Ok(())
     }
 
     pub fn start(&self, id: &str) -> Result<(), ContainerError> {
@@ -220,8 +245,13 @@ impl Runtime {
     /// Returns the process's pid (as this process sees it).
     pub fn exec(&self, opts: &ExecOptions) -> Result<Pid, ContainerError> {
         let container = self.load(&opts.id)?;
-        if container.status() != ContainerStatus::Running {
-            return Err(self.wrong_status(&container, "exec", "running"));
+        let paused_ok = opts.ignore_paused && container.status() == ContainerStatus::Paused;
+        if container.status() != ContainerStatus::Running && !paused_ok {
+            return Err(self.wrong_status(
+                &container,
+                "exec",
+                "running (or paused with --ignore-paused)",
+            ));
         }
         let spec = load_spec(container.bundle())?;
         let process = self.exec_process(opts, &spec)?;
@@ -230,7 +260,10 @@ impl Runtime {
             .ok_or_else(|| ContainerError::NotFound(opts.id.clone()))?;
         // the container's own view of its filesystem, mounts included
         let root = PathBuf::from(format!("/proc/{init}/root"));
-        let executor = executor_for(&process, spec.annotations().as_ref(), &root)?;
+        let executor = executor_for(&process, &spec, &root, opts.preserve_fds)?;
+        if executor.is_wasm() {
+            sandbox::check_sandboxed(init)?;
+        }
         let (user, group) = match opts.user {
             Some((uid, gid)) => (Some(uid), gid),
             None => (None, None),
@@ -243,6 +276,7 @@ impl Runtime {
             .with_preserved_fds(opts.preserve_fds)
             .validate_id()?
             .as_tenant()
+            .with_ignore_paused(opts.ignore_paused)
             .with_detach(opts.detach)
             .with_cwd(opts.cwd.as_ref())
             .with_env(opts.env.iter().cloned().collect::<HashMap<_, _>>())

@@ -3,38 +3,77 @@
 //! bad module fails `create`/`exec` with a clear error and the init process inherits the
 //! ready program.
 
-use std::collections::HashMap;
+use std::os::fd::RawFd;
 use std::path::Path;
 
-use oci_spec::runtime::Process;
+use oci_spec::runtime::{Process, Spec};
 use runwasm_wasm::cache::CompileCache;
-use runwasm_wasm::{classify, ProcessView, WasmEngine, Workload};
+use runwasm_wasm::{classify, limits, CompileLimits, FileId, ProcessView, WasmEngine, Workload};
 
 use crate::error::ContainerError;
 use crate::executor::WorkloadExecutor;
 
 /// Chooses how `process` runs in a container whose root filesystem is at `root` (as this
-/// process sees it) and whose annotations are `annotations`.
+/// process sees it), whose annotations and resources come from `spec`; `preserve_fds` is
+/// the caller's `--preserve-fds`.
 pub fn executor_for(
     process: &Process,
-    annotations: Option<&HashMap<String, String>>,
+    spec: &Spec,
     root: &Path,
+    preserve_fds: i32,
 ) -> Result<WorkloadExecutor, ContainerError> {
     let empty = Vec::new();
     let view = ProcessView {
         args: process.args().as_deref().unwrap_or(&empty),
         env: process.env().as_deref().unwrap_or(&empty),
         cwd: process.cwd(),
-        annotations,
+        annotations: spec.annotations().as_ref(),
     };
     match classify(&view, root)? {
         Workload::Linux => Ok(WorkloadExecutor::linux()),
         Workload::Wasm(entry) => {
             tracing::debug!(module = %entry.container_path.display(), "wasm workload");
-            let engine = WasmEngine::new(Some(&CompileCache::base_dir_from_env()))?;
+            let mut engine = WasmEngine::new(Some(&CompileCache::base_dir_from_env()))?;
+            engine.isolate_compiles(compile_limits(spec));
             let name = entry.container_path.display().to_string();
-            let prepared = engine.prepare_file(&entry.host_path, &name)?;
-            Ok(WorkloadExecutor::wasm(prepared))
+            let prepared = engine.prepare(&entry.bytes, &name)?;
+            let artifact_fds = prepared.artifact().map(fds_of).unwrap_or_default();
+            Ok(WorkloadExecutor::wasm(prepared, artifact_fds, preserve_fds))
         }
     }
+}
+
+/// A compile gets the container's memory limit (or the runtime's default when it sets none)
+/// and the runtime's timeout.
+fn compile_limits(spec: &Spec) -> CompileLimits {
+    let container_limit = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.memory().as_ref())
+        .and_then(|m| m.limit())
+        .filter(|limit| *limit > 0)
+        .map(|limit| limit as u64);
+    CompileLimits {
+        memory: container_limit.unwrap_or_else(limits::max_compile_memory),
+        timeout: limits::compile_timeout(),
+    }
+}
+
+/// This process's descriptors of the file `id`.
+fn fds_of(id: FileId) -> Vec<RawFd> {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<RawFd>().ok())
+        .filter(|fd| {
+            nix::sys::stat::fstat(*fd).is_ok_and(|st| {
+                id == FileId {
+                    dev: st.st_dev,
+                    ino: st.st_ino,
+                }
+            })
+        })
+        .collect()
 }

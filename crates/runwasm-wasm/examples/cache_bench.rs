@@ -29,7 +29,9 @@ fn main() {
 
     let engine = WasmEngine::new(Some(&cache)).expect("engine");
     let start = Instant::now();
-    let first = engine.prepare_file(path, "large.wasm").expect("prepare");
+    let first = engine
+        .prepare(&std::fs::read(path).expect("read"), "large.wasm")
+        .expect("prepare");
     let cold = ms(start);
     assert_eq!(first.run(&plan), 0);
 
@@ -39,7 +41,8 @@ fn main() {
         // a fresh engine each time, as a new `runwasm create` process has
         let engine = WasmEngine::new(Some(&cache)).expect("engine");
         let start = Instant::now();
-        let prepared = engine.prepare_file(path, "large.wasm").expect("prepare");
+        let bytes = std::fs::read(path).expect("read");
+        let prepared = engine.prepare(&bytes, "large.wasm").expect("prepare");
         warm.push(ms(start));
         let start = Instant::now();
         assert_eq!(prepared.run(&plan), 0);

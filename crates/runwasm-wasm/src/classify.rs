@@ -10,12 +10,22 @@
 //!
 //! The entrypoint is resolved inside the container's root like runc does: `args[0]` with a
 //! `/` is taken as is (relative to `cwd`), otherwise it is looked up in the process `PATH`.
-//! Symlinks are followed but never leave the root.
+//! Everything about the entrypoint is the container's to choose, so it is opened exactly
+//! once, by the kernel beneath the root (`openat2` with `RESOLVE_IN_ROOT`: `..` and symlinks,
+//! absolute ones included, never leave it; no magic links), checked with `fstat` (a regular
+//! file under the size cap) and read from that one descriptor.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
-use std::path::{Component, Path, PathBuf};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::{fstat, Mode, SFlag};
+
+use crate::limits;
 
 pub const ANNOTATION_WASM_VARIANT: &str = "module.wasm.image/variant";
 pub const ANNOTATION_OCI_HANDLER: &str = "run.oci.handler";
@@ -32,7 +42,6 @@ pub const KNOWN_ANNOTATIONS: [&str; 2] = [ANNOTATION_WASM_VARIANT, ANNOTATION_OC
 
 const WASM_MAGIC: &[u8; 4] = b"\0asm";
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-const MAX_SYMLINKS: usize = 40;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClassifyError {
@@ -44,14 +53,22 @@ pub enum ClassifyError {
         "entrypoint {path:?} is not a Wasm module, but the annotation {annotation} asks for Wasm"
     )]
     NotWasm { path: String, annotation: String },
+    #[error("Wasm entrypoint {path:?} is not a regular file")]
+    NotRegular { path: String },
+    #[error("Wasm module {path:?} is {size} bytes, larger than the limit of {limit} bytes ({env})", env = limits::MODULE_MAX_ENV)]
+    TooLarge { path: String, size: u64, limit: u64 },
+    #[error("cannot open the container's root {path:?}: {source}")]
+    Root {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot read entrypoint {path:?}: {source}")]
     Read {
         path: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("too many levels of symbolic links resolving {0:?}")]
-    SymlinkLoop(String),
 }
 
 /// What the annotations ask for.
@@ -111,18 +128,32 @@ impl WasmKind {
     }
 }
 
+/// Whether `bytes` start like a Wasm binary (as opposed to WAT text or anything else).
+pub fn is_wasm_binary(bytes: &[u8]) -> bool {
+    bytes.starts_with(WASM_MAGIC)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Workload {
     Linux,
     Wasm(WasmEntrypoint),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct WasmEntrypoint {
-    /// Where the module is, as seen from the caller (the container's root joined in).
-    pub host_path: PathBuf,
     /// Where the module is inside the container.
     pub container_path: PathBuf,
+    /// The module, read once from the file that was checked.
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for WasmEntrypoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WasmEntrypoint")
+            .field("container_path", &self.container_path)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
 }
 
 /// The inputs of classification, borrowed from an OCI spec or an exec request.
@@ -133,14 +164,25 @@ pub struct ProcessView<'a> {
     pub annotations: Option<&'a HashMap<String, String>>,
 }
 
-/// Decides Wasm or Linux for a process whose root filesystem is at `root`.
+/// Decides Wasm or Linux for a process whose root filesystem is at `root` (a directory as
+/// this process sees it: a bundle's rootfs, or `/proc/<pid>/root` of a running container).
 pub fn classify(process: &ProcessView<'_>, root: &Path) -> Result<Workload, ClassifyError> {
+    classify_with_limit(process, root, limits::max_module_bytes())
+}
+
+/// [`classify`] with an explicit cap on the size of a module.
+pub fn classify_with_limit(
+    process: &ProcessView<'_>,
+    root: &Path,
+    limit: u64,
+) -> Result<Workload, ClassifyError> {
     let (policy, annotation) = WasmPolicy::from_annotations(process.annotations);
     if policy == WasmPolicy::Sandbox {
         return Ok(Workload::Linux);
     }
     let name = process.args.first().ok_or(ClassifyError::NoArgs)?;
-    let resolved = match resolve_entrypoint(name, process.env, process.cwd, root)? {
+    let root_fd = open_root(root)?;
+    let (resolved, file) = match find_entrypoint(&root_fd, name, process.env, process.cwd)? {
         Some(found) => found,
         // A missing entrypoint may still come from a mount; for Linux the execve path
         // reports it (as runc does). A Wasm request must be able to read its module now.
@@ -152,16 +194,36 @@ pub fn classify(process: &ProcessView<'_>, root: &Path) -> Result<Workload, Clas
         }
         None => return Ok(Workload::Linux),
     };
-    let host_path = join_in_root(root, &resolved)?;
-    let is_wasm = has_wasm_magic(&host_path)?;
+    let display = resolved.display().to_string();
+    let read_err = |source| ClassifyError::Read {
+        path: display.clone(),
+        source,
+    };
     let wasm_by_name = matches!(
         resolved.extension().and_then(|e| e.to_str()),
         Some("wasm") | Some("wat")
     );
+    let st = fstat(file.as_raw_fd()).map_err(|e| read_err(e.into()))?;
+    let regular = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG;
+    if !regular {
+        // execve refuses it with the error runc users know; Wasm cannot read it
+        return match policy {
+            WasmPolicy::Forced => Err(ClassifyError::NotRegular { path: display }),
+            WasmPolicy::Smart if wasm_by_name => Err(ClassifyError::NotRegular { path: display }),
+            _ => Ok(Workload::Linux),
+        };
+    }
+    let mut file = File::from(file);
+    let mut head = Vec::with_capacity(WASM_MAGIC.len());
+    (&mut file)
+        .take(WASM_MAGIC.len() as u64)
+        .read_to_end(&mut head)
+        .map_err(read_err)?;
+    let is_wasm = head == WASM_MAGIC;
     let wasm = match policy {
         WasmPolicy::Forced if !(is_wasm || wasm_by_name) => {
             return Err(ClassifyError::NotWasm {
-                path: resolved.display().to_string(),
+                path: display,
                 annotation,
             })
         }
@@ -170,31 +232,68 @@ pub fn classify(process: &ProcessView<'_>, root: &Path) -> Result<Workload, Clas
         WasmPolicy::Sniff => is_wasm,
         WasmPolicy::Sandbox => false,
     };
-    Ok(if wasm {
-        Workload::Wasm(WasmEntrypoint {
-            host_path,
-            container_path: resolved,
-        })
-    } else {
-        Workload::Linux
+    if !wasm {
+        return Ok(Workload::Linux);
+    }
+    let size = st.st_size as u64;
+    if size > limit {
+        return Err(ClassifyError::TooLarge {
+            path: display,
+            size,
+            limit,
+        });
+    }
+    let mut bytes = head;
+    bytes.reserve(size as usize);
+    // bounded even if the file grows after fstat
+    file.take(limit + 1 - bytes.len() as u64)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    if bytes.len() as u64 > limit {
+        return Err(ClassifyError::TooLarge {
+            path: display,
+            size: bytes.len() as u64,
+            limit,
+        });
+    }
+    Ok(Workload::Wasm(WasmEntrypoint {
+        container_path: resolved,
+        bytes,
+    }))
+}
+
+fn open_root(root: &Path) -> Result<OwnedFd, ClassifyError> {
+    nix::fcntl::open(
+        root,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map(|fd| {
+        // SAFETY: open returned a new fd that nothing else owns.
+        unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }
+    })
+    .map_err(|e| ClassifyError::Root {
+        path: root.to_path_buf(),
+        source: e.into(),
     })
 }
 
-fn has_wasm_magic(path: &Path) -> Result<bool, ClassifyError> {
-    let read_err = |source| ClassifyError::Read {
-        path: path.display().to_string(),
-        source,
-    };
-    let mut head = [0u8; 4];
-    let mut file = File::open(path).map_err(read_err)?;
-    let mut filled = 0;
-    while filled < head.len() {
-        match file.read(&mut head[filled..]).map_err(read_err)? {
-            0 => return Ok(false),
-            n => filled += n,
+/// Opens `path` (absolute, inside the container) beneath `root`, the kernel resolving it.
+/// `O_NONBLOCK` keeps a FIFO from blocking the open; `None` when nothing is there.
+pub fn open_in_root(root: &OwnedFd, path: &Path) -> Result<Option<OwnedFd>, std::io::Error> {
+    let how = OpenHow::new()
+        .flags(OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    match openat2(root.as_raw_fd(), path, how) {
+        Ok(fd) => {
+            // SAFETY: openat2 returned a new fd that nothing else owns.
+            Ok(Some(unsafe {
+                <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd)
+            }))
         }
+        Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => Ok(None),
+        Err(e) => Err(e.into()),
     }
-    Ok(&head == WASM_MAGIC)
 }
 
 fn path_var(env: &[String]) -> &str {
@@ -211,14 +310,14 @@ fn search_description(name: &str, env: &[String]) -> String {
     }
 }
 
-/// Resolves `name` to an absolute path inside the container, or `None` if no regular file
-/// is there.
-fn resolve_entrypoint(
+/// Finds `name` inside the container: the first candidate that opens, with the path it was
+/// found at. Directories on `PATH` are skipped as execve's lookup skips them.
+fn find_entrypoint(
+    root: &OwnedFd,
     name: &str,
     env: &[String],
     cwd: &Path,
-    root: &Path,
-) -> Result<Option<PathBuf>, ClassifyError> {
+) -> Result<Option<(PathBuf, OwnedFd)>, ClassifyError> {
     let candidates: Vec<PathBuf> = if name.contains('/') {
         vec![Path::new("/").join(cwd).join(name)]
     } else {
@@ -228,58 +327,22 @@ fn resolve_entrypoint(
             .map(|dir| Path::new("/").join(cwd).join(dir).join(name))
             .collect()
     };
+    let single = candidates.len() == 1;
     for candidate in candidates {
-        let inside = resolve_in_root(root, &candidate)?;
-        if join_in_root(root, &inside)?.is_file() {
-            return Ok(Some(inside));
+        let opened = open_in_root(root, &candidate).map_err(|source| ClassifyError::Read {
+            path: candidate.display().to_string(),
+            source,
+        })?;
+        let Some(fd) = opened else { continue };
+        let is_dir = fstat(fd.as_raw_fd())
+            .map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
+            .unwrap_or(false);
+        if is_dir && !single {
+            continue;
         }
+        return Ok(Some((candidate, fd)));
     }
     Ok(None)
-}
-
-fn join_in_root(root: &Path, inside: &Path) -> Result<PathBuf, ClassifyError> {
-    Ok(root.join(inside.strip_prefix("/").unwrap_or(inside)))
-}
-
-/// Resolves `path` (absolute, inside the container) following symlinks as if `root` were
-/// `/`: `..` stops at the root and absolute link targets restart at the root. Returns the
-/// resolved path inside the container. Missing components are kept as they are.
-pub fn resolve_in_root(root: &Path, path: &Path) -> Result<PathBuf, ClassifyError> {
-    let mut resolved = PathBuf::from("/");
-    let mut pending: Vec<PathBuf> = vec![path.to_path_buf()];
-    let mut hops = 0;
-    while let Some(next) = pending.pop() {
-        let mut components = next.components().peekable();
-        while let Some(component) = components.next() {
-            match component {
-                Component::RootDir => resolved = PathBuf::from("/"),
-                Component::CurDir | Component::Prefix(_) => {}
-                Component::ParentDir => {
-                    resolved.pop();
-                }
-                Component::Normal(part) => {
-                    let candidate = resolved.join(part);
-                    let on_host = root.join(candidate.strip_prefix("/").unwrap_or(&candidate));
-                    match std::fs::read_link(&on_host) {
-                        Ok(target) => {
-                            hops += 1;
-                            if hops > MAX_SYMLINKS {
-                                return Err(ClassifyError::SymlinkLoop(path.display().to_string()));
-                            }
-                            let rest: PathBuf = components.collect();
-                            if !rest.as_os_str().is_empty() {
-                                pending.push(rest);
-                            }
-                            pending.push(target);
-                            break;
-                        }
-                        Err(_) => resolved = candidate,
-                    }
-                }
-            }
-        }
-    }
-    Ok(resolved)
 }
 
 #[cfg(test)]
@@ -332,8 +395,8 @@ mod tests {
         assert_eq!(
             wasm,
             Workload::Wasm(WasmEntrypoint {
-                host_path: root.path().join("app/noext"),
                 container_path: PathBuf::from("/app/noext"),
+                bytes: b"\0asm\x01\0\0\0".to_vec(),
             })
         );
         for linux in ["/bin/busybox", "/bin/script", "/app/tiny"] {
@@ -350,16 +413,72 @@ mod tests {
         let Workload::Wasm(entry) = w else {
             panic!("expected wasm, got {w:?}")
         };
-        assert_eq!(entry.container_path, PathBuf::from("/app/noext"));
+        assert_eq!(entry.container_path, PathBuf::from("/bin/wasmtool"));
         // `..` past the root is clamped at the root, as the kernel does after pivot_root
-        assert_eq!(
-            resolve_in_root(root.path(), Path::new("/bin/escape")).unwrap(),
-            PathBuf::from("/app/hello.wasm")
-        );
+        let w = classify(&view(&s(&["/bin/escape"]), &env, None), root.path()).unwrap();
+        assert!(matches!(w, Workload::Wasm(_)), "{w:?}");
         assert_eq!(
             classify(&view(&s(&["sh"]), &env, None), root.path()).unwrap(),
             Workload::Linux
         );
+    }
+
+    #[test]
+    fn host_files_are_never_read_through_links() {
+        // a Wasm file on the "host", beside the container's root
+        let host = tempfile::tempdir().unwrap();
+        let secret = host.path().join("secret.wasm");
+        std::fs::write(&secret, b"\0asm\x01\0\0\0host").unwrap();
+        let root = host.path().join("rootfs");
+        std::fs::create_dir_all(root.join("app")).unwrap();
+        symlink(&secret, root.join("app/abs.wasm")).unwrap();
+        symlink("../../secret.wasm", root.join("app/rel.wasm")).unwrap();
+        let forced = ann(ANNOTATION_OCI_HANDLER, "wasm");
+        for link in ["/app/abs.wasm", "/app/rel.wasm", "/../secret.wasm"] {
+            let err = classify(&view(&s(&[link]), &[], Some(&forced)), &root).unwrap_err();
+            assert!(
+                matches!(err, ClassifyError::EntrypointNotFound { .. }),
+                "{link}: {err}"
+            );
+            assert_eq!(
+                classify(&view(&s(&[link]), &[], None), &root).unwrap(),
+                Workload::Linux,
+                "{link}"
+            );
+        }
+    }
+
+    #[test]
+    fn special_files_and_oversized_modules_are_refused() {
+        let root = rootfs();
+        let fifo = root.path().join("app/fifo.wasm");
+        nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600)).unwrap();
+        let forced = ann(ANNOTATION_OCI_HANDLER, "wasm");
+        // opening a FIFO must neither block nor be read
+        let err = classify(
+            &view(&s(&["/app/fifo.wasm"]), &[], Some(&forced)),
+            root.path(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, ClassifyError::NotRegular { .. }), "{err}");
+        let big = root.path().join("app/big.wasm");
+        std::fs::write(&big, [b"\0asm\x01\0\0\0".as_slice(), &[0u8; 100]].concat()).unwrap();
+        let args = s(&["/app/big.wasm"]);
+        let v = view(&args, &[], None);
+        let err = classify_with_limit(&v, root.path(), 50).unwrap_err();
+        assert!(
+            matches!(err, ClassifyError::TooLarge { size: 108, .. }),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("larger than the limit of 50 bytes"),
+            "{err}"
+        );
+        assert!(matches!(
+            classify_with_limit(&v, root.path(), 108).unwrap(),
+            Workload::Wasm(WasmEntrypoint { ref bytes, .. }) if bytes.len() == 108
+        ));
     }
 
     #[test]

@@ -13,8 +13,9 @@
 //! - any other runtime failure: 1, with `runwasm: REASON` on stderr.
 
 use std::collections::hash_map::DefaultHasher;
+use std::fs::File;
 use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use wasmtime::component::{Component, ResourceTable};
 use wasmtime::{Config, Engine, InstancePre, Linker, Module, Store};
@@ -23,7 +24,8 @@ use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::cache::{CacheError, CacheKey, CompileCache};
-use crate::classify::WasmKind;
+use crate::classify::{is_wasm_binary, WasmKind};
+use crate::compile::{compile_in_child, CompileLimits};
 use crate::wasi::WasiPlan;
 
 pub const EXIT_TRAP: i32 = 134;
@@ -33,11 +35,11 @@ pub const EXIT_FAILURE: i32 = 1;
 pub enum EngineError {
     #[error("cannot configure the wasmtime engine: {0}")]
     Config(String),
-    #[error("cannot read Wasm module {path}: {source}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
+    #[error("compiling Wasm {kind} {path} {reason}")]
+    CompileLimit {
+        kind: &'static str,
+        path: String,
+        reason: String,
     },
     #[error("invalid Wasm {kind} {path}: {reason}")]
     Invalid {
@@ -57,6 +59,8 @@ pub enum EngineError {
 pub struct WasmEngine {
     engine: Engine,
     cache: Option<CompileCache>,
+    /// When set, modules are compiled in a child process under these limits.
+    compile_limits: Option<CompileLimits>,
 }
 
 impl WasmEngine {
@@ -70,25 +74,25 @@ impl WasmEngine {
             let mut hasher = DefaultHasher::new();
             engine.precompile_compatibility_hash().hash(&mut hasher);
             let engine_hash = format!("{:016x}", hasher.finish());
-            CompileCache::open(base, &engine_hash)
+            CompileCache::open(base, &engine_hash, crate::limits::max_cache_bytes())
                 .map_err(|e: CacheError| tracing::warn!("compile cache disabled: {e}"))
                 .ok()
         });
-        Ok(Self { engine, cache })
+        Ok(Self {
+            engine,
+            cache,
+            compile_limits: None,
+        })
+    }
+
+    /// Compiles in a child process bounded by `limits`, so that a huge module or a compile
+    /// bomb fails this one preparation, not the host.
+    pub fn isolate_compiles(&mut self, limits: CompileLimits) {
+        self.compile_limits = Some(limits);
     }
 
     pub fn cache(&self) -> Option<&CompileCache> {
         self.cache.as_ref()
-    }
-
-    /// Reads, compiles (or loads from the cache) and links the Wasm file at `path`; errors
-    /// call it `name` (its path inside the container).
-    pub fn prepare_file(&self, path: &Path, name: &str) -> Result<PreparedWasm, EngineError> {
-        let bytes = std::fs::read(path).map_err(|source| EngineError::Read {
-            path: name.into(),
-            source,
-        })?;
-        self.prepare(&bytes, name)
     }
 
     /// Compiles (or loads from the cache) and links `bytes`; `name` appears in errors.
@@ -109,7 +113,7 @@ impl WasmEngine {
         Ok(PreparedWasm {
             engine: self.engine.clone(),
             program,
-            artifact: artifact.and_then(|path| FileId::of(&path)),
+            artifact: artifact.as_ref().and_then(FileId::of),
         })
     }
 
@@ -121,37 +125,81 @@ impl WasmEngine {
         bytes: &[u8],
         kind: WasmKind,
         name: &str,
-    ) -> Result<(T, Option<PathBuf>), EngineError> {
-        let Some(cache) = &self.cache else {
-            let compiled = T::compile(&self.engine, bytes).map_err(|e| invalid(kind, name, e))?;
-            return Ok((compiled, None));
-        };
+    ) -> Result<(T, Option<File>), EngineError> {
         let key = CacheKey::new(bytes, kind);
-        if let Some(path) = cache.lookup(&key) {
-            match T::deserialize_verified(&self.engine, &path) {
-                Ok(loaded) => {
-                    tracing::debug!(artifact = %path.display(), "compile cache hit");
-                    return Ok((loaded, Some(path)));
-                }
-                Err(e) => {
-                    tracing::warn!("stale cache entry {}: {e:#}; recompiling", path.display());
-                    cache.evict(&key);
+        if let Some(cache) = &self.cache {
+            if let Some(file) = cache.lookup(&key) {
+                match T::deserialize_verified(&self.engine, &file) {
+                    Ok(loaded) => {
+                        tracing::debug!("compile cache hit");
+                        return Ok((loaded, Some(file)));
+                    }
+                    Err(e) => {
+                        tracing::warn!("stale cache entry: {e:#}; recompiling");
+                        cache.evict(&key);
+                    }
                 }
             }
         }
-        let compiled = T::compile(&self.engine, bytes).map_err(|e| invalid(kind, name, e))?;
-        match compiled.serialize() {
-            Ok(artifact) => match cache.store(&key, &artifact) {
-                // map the stored copy so every container shares the same page-cache pages
-                Ok(path) => match T::deserialize_verified(&self.engine, &path) {
-                    Ok(mapped) => return Ok((mapped, Some(path))),
-                    Err(e) => tracing::warn!("cannot map new artifact {}: {e:#}", path.display()),
+        let Some(limits) = &self.compile_limits else {
+            return self.compile_here::<T>(bytes, kind, name, &key);
+        };
+        let artifact = compile_in_child(&self.engine, bytes, kind, limits).map_err(|e| {
+            use crate::compile::CompileError;
+            match e {
+                CompileError::Invalid(reason) => invalid_reason(kind, name, bytes, reason),
+                other => EngineError::CompileLimit {
+                    kind: kind_name(kind),
+                    path: name.to_string(),
+                    reason: other.to_string(),
                 },
-                Err(e) => tracing::warn!("cannot store compiled module: {e}"),
-            },
-            Err(e) => tracing::warn!("cannot serialize compiled module: {e:#}"),
+            }
+        })?;
+        if let Some(stored) = self.store(&key, &artifact) {
+            if let Ok(mapped) = T::deserialize_verified(&self.engine, &stored) {
+                return Ok((mapped, Some(stored)));
+            }
+        }
+        // SAFETY: the artifact was just produced by this engine's compiler (in our child).
+        let compiled = unsafe { T::deserialize_bytes(&self.engine, &artifact) }
+            .map_err(|e| invalid(kind, name, bytes, e))?;
+        Ok((compiled, None))
+    }
+
+    /// Compiles in this process (no limits asked for), storing the artifact when possible.
+    fn compile_here<T: Precompile>(
+        &self,
+        bytes: &[u8],
+        kind: WasmKind,
+        name: &str,
+        key: &CacheKey,
+    ) -> Result<(T, Option<File>), EngineError> {
+        let compiled =
+            T::compile(&self.engine, bytes).map_err(|e| invalid(kind, name, bytes, e))?;
+        if self.cache.is_some() {
+            match compiled.serialize() {
+                // map the stored copy so every container shares the same page-cache pages
+                Ok(artifact) => {
+                    if let Some(stored) = self.store(key, &artifact) {
+                        match T::deserialize_verified(&self.engine, &stored) {
+                            Ok(mapped) => return Ok((mapped, Some(stored))),
+                            Err(e) => tracing::warn!("cannot map new artifact: {e:#}"),
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!("cannot serialize compiled module: {e:#}"),
+            }
         }
         Ok((compiled, None))
+    }
+
+    /// Stores an artifact; a full disk or an unwritable cache only costs the next start.
+    fn store(&self, key: &CacheKey, artifact: &[u8]) -> Option<File> {
+        let cache = self.cache.as_ref()?;
+        cache
+            .store(key, artifact)
+            .map_err(|e| tracing::warn!("cannot store compiled module, running uncached: {e}"))
+            .ok()
     }
 }
 
@@ -159,8 +207,15 @@ impl WasmEngine {
 trait Precompile: Sized {
     fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self>;
     fn serialize(&self) -> wasmtime::Result<Vec<u8>>;
-    /// Maps an artifact that [`CompileCache::lookup`] verified or that we just stored.
-    fn deserialize_verified(engine: &Engine, path: &Path) -> wasmtime::Result<Self>;
+    /// Maps an artifact file that [`CompileCache::lookup`] verified or that we just stored.
+    fn deserialize_verified(engine: &Engine, file: &File) -> wasmtime::Result<Self>;
+    /// Loads an artifact this engine's compiler just produced.
+    unsafe fn deserialize_bytes(engine: &Engine, artifact: &[u8]) -> wasmtime::Result<Self>;
+}
+
+/// The open file as a path that reopens the same inode (never the name in the cache).
+fn fd_path(file: &File) -> String {
+    format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(file))
 }
 
 impl Precompile for Module {
@@ -170,10 +225,14 @@ impl Precompile for Module {
     fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
         Module::serialize(self)
     }
-    fn deserialize_verified(engine: &Engine, path: &Path) -> wasmtime::Result<Self> {
-        // SAFETY: the artifact comes from our own root-owned cache and its digest matched
-        // the one written with it (or we wrote it a moment ago).
-        unsafe { Module::deserialize_file(engine, path) }
+    fn deserialize_verified(engine: &Engine, file: &File) -> wasmtime::Result<Self> {
+        // SAFETY: the file is the one whose digest matched (or that we just wrote), in our
+        // own cache that only we may write.
+        unsafe { Module::deserialize_open_file(engine, file.try_clone()?) }
+    }
+    unsafe fn deserialize_bytes(engine: &Engine, artifact: &[u8]) -> wasmtime::Result<Self> {
+        // SAFETY: the caller's contract.
+        unsafe { Module::deserialize(engine, artifact) }
     }
 }
 
@@ -184,9 +243,13 @@ impl Precompile for Component {
     fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
         Component::serialize(self)
     }
-    fn deserialize_verified(engine: &Engine, path: &Path) -> wasmtime::Result<Self> {
-        // SAFETY: as for modules, a verified artifact of our own cache.
-        unsafe { Component::deserialize_file(engine, path) }
+    fn deserialize_verified(engine: &Engine, file: &File) -> wasmtime::Result<Self> {
+        // SAFETY: as for modules; components take a path, so the verified fd is reopened.
+        unsafe { Component::deserialize_file(engine, fd_path(file)) }
+    }
+    unsafe fn deserialize_bytes(engine: &Engine, artifact: &[u8]) -> wasmtime::Result<Self> {
+        // SAFETY: the caller's contract.
+        unsafe { Component::deserialize(engine, artifact) }
     }
 }
 
@@ -197,11 +260,37 @@ fn kind_name(kind: WasmKind) -> &'static str {
     }
 }
 
-fn invalid(kind: WasmKind, name: &str, err: wasmtime::Error) -> EngineError {
+fn invalid(kind: WasmKind, name: &str, bytes: &[u8], err: wasmtime::Error) -> EngineError {
+    invalid_reason(kind, name, bytes, one_line(&err))
+}
+
+/// The reason a module was refused. A text parse error quotes the offending line; when the
+/// input is not a Wasm binary that line may be any file's content, so only the error's
+/// first line and its position are kept.
+fn invalid_reason(kind: WasmKind, name: &str, bytes: &[u8], reason: String) -> EngineError {
+    let reason = if is_wasm_binary(bytes) {
+        reason
+    } else {
+        without_quoted_source(&reason)
+    };
     EngineError::Invalid {
         kind: kind_name(kind),
         path: name.to_string(),
-        reason: one_line(&err),
+        reason,
+    }
+}
+
+/// `expected `(` --> <anon>:1:1 | 1 | text | ^` becomes `expected `(` at <anon>:1:1 (not a
+/// Wasm binary, and not valid WAT text)`.
+fn without_quoted_source(reason: &str) -> String {
+    let message = reason.split(" --> ").next().unwrap_or(reason).trim();
+    let position = reason
+        .split(" --> ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next());
+    match position {
+        Some(at) => format!("{message} at {at} (not a Wasm binary, and not valid WAT text)"),
+        None => format!("{message} (not a Wasm binary, and not valid WAT text)"),
     }
 }
 
@@ -285,9 +374,9 @@ pub struct FileId {
 }
 
 impl FileId {
-    pub fn of(path: &Path) -> Option<Self> {
+    pub fn of(file: &File) -> Option<Self> {
         use std::os::unix::fs::MetadataExt;
-        let meta = std::fs::metadata(path).ok()?;
+        let meta = file.metadata().ok()?;
         Some(Self {
             dev: meta.dev(),
             ino: meta.ino(),
@@ -402,7 +491,7 @@ pub fn exit_status(outcome: wasmtime::Result<()>) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     const EXIT_42: &str = r#"(module
         (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
@@ -467,42 +556,46 @@ mod tests {
         let engine = WasmEngine::new(Some(base.path())).unwrap();
         let cache = engine.cache().expect("cache opens").clone();
         let key = CacheKey::new(EXIT_42.as_bytes(), WasmKind::Module);
-        assert_eq!(
+        let run = || {
             engine
                 .prepare(EXIT_42.as_bytes(), "t")
                 .unwrap()
-                .run(&plan()),
-            42
+                .run(&plan())
+        };
+        assert_eq!(run(), 42);
+        let artifact = cache.artifact_path(&key);
+        assert!(
+            cache.lookup(&key).is_some(),
+            "artifact stored after the first prepare"
         );
-        let artifact = cache
-            .lookup(&key)
-            .expect("artifact stored after the first prepare");
-        let stored = std::fs::metadata(&artifact).unwrap().modified().unwrap();
+        let stored_ino = std::fs::metadata(&artifact).unwrap().ino();
         // a hit maps the same file and does not rewrite it
-        assert_eq!(
-            engine
-                .prepare(EXIT_42.as_bytes(), "t")
-                .unwrap()
-                .run(&plan()),
-            42
-        );
-        assert_eq!(
-            std::fs::metadata(&artifact).unwrap().modified().unwrap(),
-            stored
-        );
-        // a corrupt entry is never trusted: it is compiled again and replaced
-        std::fs::write(&artifact, b"garbage").unwrap();
-        assert_eq!(
-            engine
-                .prepare(EXIT_42.as_bytes(), "t")
-                .unwrap()
-                .run(&plan()),
-            42
-        );
+        assert_eq!(run(), 42);
+        assert_eq!(std::fs::metadata(&artifact).unwrap().ino(), stored_ino);
+        // one flipped byte is never trusted: it is compiled again and replaced
+        let mut bytes = std::fs::read(&artifact).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        std::fs::write(&artifact, &bytes).unwrap();
+        assert_eq!(run(), 42);
         assert!(
             cache.lookup(&key).is_some(),
             "entry rewritten after corruption"
         );
-        assert_ne!(std::fs::read(&artifact).unwrap(), b"garbage");
+        assert_ne!(std::fs::read(&artifact).unwrap(), bytes);
+    }
+
+    #[test]
+    fn errors_never_quote_a_file_that_is_not_a_module() {
+        let engine = engine_without_cache();
+        let secret = b"root:x:0:0:SECRET-MARKER:/root:/bin/sh\n";
+        let err = engine.prepare(secret, "/etc/passwd").err().unwrap();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("invalid Wasm module /etc/passwd:"),
+            "{text}"
+        );
+        assert!(!text.contains("SECRET-MARKER"), "{text}");
+        assert!(text.contains("not a Wasm binary"), "{text}");
     }
 }

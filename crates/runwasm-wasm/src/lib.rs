@@ -6,10 +6,13 @@
 
 pub mod cache;
 pub mod classify;
+pub mod compile;
 pub mod engine;
+pub mod limits;
 pub mod wasi;
 
 pub use cache::CompileCache;
 pub use classify::{classify, ProcessView, WasmEntrypoint, WasmKind, Workload};
+pub use compile::CompileLimits;
 pub use engine::{EngineError, FileId, PreparedWasm, WasmEngine};
 pub use wasi::WasiPlan;
