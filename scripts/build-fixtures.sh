@@ -4,9 +4,13 @@
 #   wasm.tar     runwasm-test/wasm:latest   Wasm programs + a rootfs file, entrypoint /probe.wasm
 #   busybox.tar  runwasm-test/busybox:latest  static busybox (the Linux comparator)
 #   pause.tar    runwasm-test/pause:latest    a static pause for pod sandboxes
+#   attacker.tar runwasm-test/attacker:latest the CVE-2019-5736 attacker (test/images/attacker.c)
+#                as init, /exploit.sh (`#!/proc/self/exe`) to exec, static busybox, glibc
+#   hostbin/     static busybox and attacker, to bind-mount into a Wasm container
 # Wasm image contents: /probe.wasm (p1 module), /probe-p2.wasm (p2 component), /hello.wasm
 # (from WAT), /reactor.wasm (valid, not a command), /bad.wasm (invalid), /large.wasm (a few
-# MB, generated), /etc/greeting.txt.
+# MB, generated), /etc/greeting.txt; for test/e2e/security.sh: /link-proc -> proc/self and
+# /abs-proc -> /proc/self (routes to procfs through the rootfs), /ro and /hostbin (mount points).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$(realpath -m "${1:-$HERE/target/fixtures}")
@@ -30,6 +34,9 @@ printf '\0asm\001\0\0\0\377\377\377\377' > "$W/bad.wasm"
 "$HERE/test/wasm/gen-large.py" "$OUT/large.wat"
 wat2wasm "$OUT/large.wat" -o "$W/large.wasm"
 echo "hello from the rootfs" > "$W/etc/greeting.txt"
+ln -s proc/self "$W/link-proc"
+ln -s /proc/self "$W/abs-proc"
+mkdir -p "$W/ro" "$W/hostbin"
 "$HERE/scripts/mk-oci-image.py" "$W" runwasm-test/wasm:latest "$OUT/wasm.tar" \
     --entrypoint '["/probe.wasm"]' --cmd '["hello"]' --platform "$PLATFORM"
 
@@ -42,3 +49,21 @@ echo 'root:x:0:0:root:/:/bin/sh' > "$B/etc/passwd"; echo 'root:x:0:' > "$B/etc/g
 P="$OUT/pause-rootfs"; rm -rf "$P"; mkdir -p "$P"
 gcc -static -Os -s -o "$P/pause" "$HERE/test/images/pause.c"
 "$HERE/scripts/mk-oci-image.py" "$P" runwasm-test/pause:latest "$OUT/pause.tar" --entrypoint '["/pause"]'
+
+A="$OUT/attacker-rootfs"; rm -rf "$A"; mkdir -p "$A"/{bin,dev,proc,sys,tmp,etc,out}
+gcc -static -O2 -s -o "$A/attacker" "$HERE/test/images/attacker.c"
+cp /bin/busybox "$A/bin/busybox"
+for a in sh ls cat echo sleep; do ln -sf busybox "$A/bin/$a"; done
+# a glibc userland, as a distro image has: the runtime (dynamically linked) can then run in it
+mkdir -p "$A/lib64" "$A/lib/x86_64-linux-gnu"
+cp -L /lib64/ld-linux-x86-64.so.2 "$A/lib64/"
+for lib in libc.so.6 libm.so.6 libgcc_s.so.1 libseccomp.so.2; do
+  cp -L "/lib/x86_64-linux-gnu/$lib" "$A/lib/x86_64-linux-gnu/"
+done
+# what `ctr task exec`/`podman exec` runs: the kernel starts the exec'ing process's own binary
+printf '#!/proc/self/exe\n' > "$A/exploit.sh"; chmod 0755 "$A/exploit.sh"
+"$HERE/scripts/mk-oci-image.py" "$A" runwasm-test/attacker:latest "$OUT/attacker.tar" \
+    --entrypoint '["/attacker","watch","/out/attack.log"]'
+
+H="$OUT/hostbin"; rm -rf "$H"; mkdir -p "$H"
+cp /bin/busybox "$A/attacker" "$H/"
