@@ -59,6 +59,7 @@ impl Executor for WorkloadExecutor {
         reap_orphans()?;
         close_runtime_fds(3 + wasm.preserve_fds.max(0), &wasm.artifact_fds);
         drop_capabilities_like_execve()?;
+        confine()?;
         // this process's `/` is the container's root: the module sees exactly that
         let code = wasm
             .prepared
@@ -111,6 +112,19 @@ fn confine_without_exec(spec: &Spec) -> Result<(), ExecutorValidationError> {
         ));
     }
     Ok(())
+}
+
+/// Keeps the module to its container's files (see [`crate::sandbox`]). Landlock needs
+/// `no_new_privs` from a process without CAP_SYS_ADMIN; nothing is exec'd after it anyway.
+fn confine() -> Result<(), ExecutorError> {
+    // SAFETY: prctl with constant arguments.
+    if unsafe { nix::libc::prctl(nix::libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        let err = std::io::Error::last_os_error();
+        return Err(ExecutorError::Other(format!(
+            "cannot set no_new_privs: {err}"
+        )));
+    }
+    crate::sandbox::confine_to_container().map_err(|e| ExecutorError::Other(e.to_string()))
 }
 
 /// Does what `execve` would have done: closes the runtime's descriptors (its pipes and

@@ -131,6 +131,7 @@ impl Runtime {
         let wasm = executor.is_wasm();
         if wasm {
             sandbox::check_devices(&spec)?;
+            sandbox::check_mounts(&spec)?;
         }
         tracing::debug!(id = %opts.id, wasm, "creating container");
         let container = ContainerBuilder::new(opts.id.clone(), SyscallType::default())
@@ -145,24 +146,7 @@ impl Runtime {
             .with_no_pivot(opts.no_pivot)
             .with_detach(opts.detach)
             .build()?;
-        if wasm {
-            self.seal_wasm_container(&container)?;
-        }
         Ok(container)
-    }
-
-    /// Covers the kernel filesystems of a created Wasm container before its module runs; a
-    /// container that cannot be covered is deleted, never started.
-    fn seal_wasm_container(&self, container: &Container) -> Result<(), ContainerError> {
-        let covered = container
-            .pid()
-            .ok_or_else(|| ContainerError::NotFound(container.id().to_string()))
-            .and_then(|pid| Ok(sandbox::mask_kernel_filesystems(pid)?));
-        if let Err(e) = covered {
-            let _ = self.delete(container.id(), true);
-            return Err(e);
-        }
-        Ok(())
     }
 
     pub fn start(&self, id: &str) -> Result<(), ContainerError> {
@@ -261,9 +245,7 @@ impl Runtime {
         // the container's own view of its filesystem, mounts included
         let root = PathBuf::from(format!("/proc/{init}/root"));
         let executor = executor_for(&process, &spec, &root, opts.preserve_fds)?;
-        if executor.is_wasm() {
-            sandbox::check_sandboxed(init)?;
-        }
+
         let (user, group) = match opts.user {
             Some((uid, gid)) => (Some(uid), gid),
             None => (None, None),

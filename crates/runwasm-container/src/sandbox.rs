@@ -1,25 +1,29 @@
-//! What a Wasm container's processes can see: its rootfs and its mounts, nothing of the
-//! kernel's own filesystems.
+//! What a Wasm process can reach: its container's rootfs and mounts, nothing of the kernel's
+//! own filesystems.
 //!
-//! A module's `/` preopen is the container's root, so every mount in the container is
-//! reachable by some path. A Linux container needs procfs, sysfs and cgroupfs; a module does
-//! not, and through them it could write its own memory (`/proc/self/mem`) or read the host's
-//! state. So once libcontainer has set the container up (and before `start` runs any of its
-//! code), runwasm covers every such mount with an empty read-only tmpfs in the container's
-//! mount namespace. The decision is made on the mounts as the kernel lists them
-//! (`/proc/<pid>/mountinfo`, by filesystem type), so no path, `..` or symlink leads around it,
-//! and it holds for every process of the container, exec'd ones included.
+//! A module's `/` preopen is the container's root, so every mount of the container is
+//! reachable by some path, `/proc` included, and through `/proc/self/mem` a module could
+//! rewrite its own native code. Linux processes of the same container (an `exec`, a shell)
+//! need that `/proc`, and so does libcontainer itself in every process it execs into the
+//! container, so the mounts stay. Instead each Wasm process confines itself with Landlock
+//! before it runs its module: it may use the entries of its root that are not kernel
+//! filesystems, and of `/dev` only the usual devices and `/dev/shm`. Which entries qualify is
+//! decided on the opened file (`fstatfs`), after symlinks, so no path, `..` or link leads
+//! around it; Landlock then holds for every access by the kernel's own resolution. Mounts of
+//! kernel filesystems anywhere else (a host `/proc` bound into the container) are refused
+//! when the container is created.
 
 use std::os::fd::AsFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use nix::mount::{mount, MsFlags};
-use nix::sched::{setns, CloneFlags};
-use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{fork, ForkResult, Pid};
+use landlock::{
+    Access, AccessFs, BitFlags, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr,
+    RulesetStatus, ABI,
+};
+use nix::sys::statfs::{fstatfs, statfs, FsType};
 use oci_spec::runtime::Spec;
 
-/// Filesystems of the kernel's own state. devpts stays: it is the container's terminal.
+/// Filesystem types of the kernel's own state, by mount type name.
 const KERNEL_FILESYSTEMS: [&str; 17] = [
     "proc",
     "sysfs",
@@ -40,7 +44,31 @@ const KERNEL_FILESYSTEMS: [&str; 17] = [
     "nsfs",
 ];
 
-/// The device nodes a Wasm container may have: the ones every container gets.
+/// The same filesystems by superblock magic (`statfs(2)`): what an opened file is on.
+const KERNEL_MAGICS: [i64; 17] = [
+    0x9fa0,     // proc
+    0x62656572, // sysfs
+    0x27e0eb,   // cgroup
+    0x63677270, // cgroup2
+    0x19800202, // mqueue
+    0xcafe4a11, // bpf
+    0x64626720, // debugfs
+    0x74726163, // tracefs
+    0x73636673, // securityfs
+    0x62656570, // configfs
+    0x65735543, // fusectl
+    0x6165676c, // pstore
+    0xde5e81e4, // efivarfs
+    0x42494e4d, // binfmt_misc
+    0xf97cff8c, // selinuxfs
+    0x1cd1,     // devpts
+    0x6e736673, // nsfs
+];
+
+/// Where a container keeps its kernel filesystems; a Wasm process is kept out of them.
+const KERNEL_TREES: [&str; 3] = ["/proc", "/sys", "/dev"];
+
+/// The device nodes a Wasm process may open: the ones every container gets.
 pub const USUAL_DEVICES: [&str; 6] = [
     "/dev/null",
     "/dev/zero",
@@ -50,103 +78,21 @@ pub const USUAL_DEVICES: [&str; 6] = [
     "/dev/tty",
 ];
 
+/// The Landlock version whose rights are asked for; older kernels enforce what they know.
+const LANDLOCK_ABI: ABI = ABI::V5;
+
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
-    #[error("cannot read the mounts of process {pid}: {source}")]
-    Mountinfo {
-        pid: i32,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot cover {mountpoint} in the container: {reason}")]
-    Mask { mountpoint: String, reason: String },
     #[error("a Wasm container gets only the usual devices ({}); {path} is not one of them", USUAL_DEVICES.join(", "))]
     Device { path: String },
-    #[error("this container exposes {mountpoints} (it is not a Wasm container), so a Wasm process cannot run in it")]
-    NotSandboxed { mountpoints: String },
+    #[error("a Wasm container cannot mount {what} at {destination}: it would expose the kernel's state to the module")]
+    KernelMount { what: String, destination: String },
+    #[error("cannot confine the Wasm process to its container (Landlock): {0}")]
+    Landlock(String),
 }
 
-/// One line of `/proc/<pid>/mountinfo`: where, and what filesystem.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Mount {
-    mountpoint: PathBuf,
-    fstype: String,
-}
-
-fn parse_mountinfo(text: &str) -> Vec<Mount> {
-    text.lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split(' ').collect();
-            let mountpoint = unescape(fields.get(4)?);
-            let sep = fields.iter().position(|f| *f == "-")?;
-            let fstype = fields.get(sep + 1)?.to_string();
-            Some(Mount {
-                mountpoint: PathBuf::from(mountpoint),
-                fstype,
-            })
-        })
-        .collect()
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
-            std::str::from_utf8(d)
-                .ok()
-                .and_then(|d| u8::from_str_radix(d, 8).ok())
-        });
-        match (bytes[i], octal) {
-            (b'\\', Some(byte)) => {
-                out.push(byte);
-                i += 4;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The kernel-filesystem mounts that no later mount covers, outermost first (a mount covers
-/// another when it sits at the same place or above it and was mounted after it).
-fn exposed_kernel_mounts(mounts: &[Mount]) -> Vec<PathBuf> {
-    let mut exposed: Vec<PathBuf> = Vec::new();
-    for (i, m) in mounts.iter().enumerate() {
-        if !KERNEL_FILESYSTEMS.contains(&m.fstype.as_str()) {
-            continue;
-        }
-        let covered = mounts[i + 1..]
-            .iter()
-            .any(|later| m.mountpoint.starts_with(&later.mountpoint) && later.fstype == "tmpfs");
-        if !covered {
-            exposed.push(m.mountpoint.clone());
-        }
-    }
-    exposed.sort();
-    // covering /proc covers /proc/sys too
-    let mut outermost: Vec<PathBuf> = Vec::new();
-    for path in exposed {
-        if !outermost.iter().any(|outer| path.starts_with(outer)) {
-            outermost.push(path);
-        }
-    }
-    outermost
-}
-
-fn mounts_of(pid: Pid) -> Result<Vec<Mount>, SandboxError> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).map_err(|source| {
-        SandboxError::Mountinfo {
-            pid: pid.as_raw(),
-            source,
-        }
-    })?;
-    Ok(parse_mountinfo(&text))
+fn is_kernel_fs(fs: FsType) -> bool {
+    KERNEL_MAGICS.contains(&{ fs.0 })
 }
 
 /// Refuses devices a module must not reach, before anything is created.
@@ -161,177 +107,173 @@ pub fn check_devices(spec: &Spec) -> Result<(), SandboxError> {
     Ok(())
 }
 
-/// Covers every exposed kernel filesystem in the mount namespace of `init` (a created
-/// container that has not started) with an empty read-only tmpfs.
-pub fn mask_kernel_filesystems(init: Pid) -> Result<(), SandboxError> {
-    let targets = exposed_kernel_mounts(&mounts_of(init)?);
-    if targets.is_empty() {
-        return Ok(());
-    }
-    tracing::debug!(?targets, "covering kernel filesystems of a Wasm container");
-    let ns =
-        std::fs::File::open(format!("/proc/{init}/ns/mnt")).map_err(|e| SandboxError::Mask {
-            mountpoint: "/".into(),
-            reason: format!("cannot open the mount namespace: {e}"),
-        })?;
-    // setns into a mount namespace needs a single-threaded process: a child does it
-    // SAFETY: the child only makes syscalls and exits.
-    match unsafe { fork() } {
-        Ok(ForkResult::Child) => {
-            let code = match setns(ns.as_fd(), CloneFlags::CLONE_NEWNS) {
-                Ok(()) => cover_all(&targets),
-                Err(_) => 100,
-            };
-            // SAFETY: leave without running the parent's exit handlers.
-            unsafe { nix::libc::_exit(code) }
+/// Refuses kernel filesystems mounted outside `/proc`, `/sys` and `/dev`, by type or because a
+/// bind mount's source lives on one (the source is the caller's host path).
+pub fn check_mounts(spec: &Spec) -> Result<(), SandboxError> {
+    for mount in spec.mounts().iter().flatten() {
+        let dest = mount.destination();
+        if KERNEL_TREES.iter().any(|tree| dest.starts_with(tree)) {
+            continue;
         }
-        Ok(ForkResult::Parent { child }) => match waitpid(child, None) {
-            Ok(WaitStatus::Exited(_, 0)) => Ok(()),
-            Ok(WaitStatus::Exited(_, 100)) => Err(SandboxError::Mask {
-                mountpoint: "/".into(),
-                reason: "cannot enter the container's mount namespace".into(),
-            }),
-            Ok(WaitStatus::Exited(_, n)) if (n as usize) <= targets.len() && n > 0 => {
-                Err(SandboxError::Mask {
-                    mountpoint: targets[n as usize - 1].display().to_string(),
-                    reason: "mount failed".into(),
-                })
-            }
-            other => Err(SandboxError::Mask {
-                mountpoint: "/".into(),
-                reason: format!("the masking process ended with {other:?}"),
-            }),
-        },
-        Err(e) => Err(SandboxError::Mask {
-            mountpoint: "/".into(),
-            reason: format!("cannot fork: {e}"),
-        }),
-    }
-}
-
-/// In the container's mount namespace: an empty read-only tmpfs on each path (a directory),
-/// or `/dev/null` bound read-only on it (a file). Returns 0, or 1 + the index that failed.
-fn cover_all(targets: &[PathBuf]) -> i32 {
-    let ro = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    for (i, target) in targets.iter().enumerate() {
-        let is_dir = std::fs::symlink_metadata(target).is_ok_and(|m| m.is_dir());
-        let covered = if is_dir {
-            mount(
-                Some("tmpfs"),
-                target,
-                Some("tmpfs"),
-                ro,
-                Some("size=4k,nr_inodes=1,mode=555"),
-            )
+        let typ = mount.typ().as_deref().unwrap_or("");
+        let is_bind = typ == "bind"
+            || mount
+                .options()
+                .iter()
+                .flatten()
+                .any(|o| o == "bind" || o == "rbind");
+        let what = if KERNEL_FILESYSTEMS.contains(&typ) {
+            Some(typ.to_string())
+        } else if is_bind {
+            mount
+                .source()
+                .as_deref()
+                .and_then(|src| statfs(src).ok().map(|st| (src, st)))
+                .filter(|(_, st)| is_kernel_fs(st.filesystem_type()))
+                .map(|(src, _)| src.display().to_string())
         } else {
-            mount(
-                Some("/dev/null"),
-                target,
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )
-            .and_then(|()| {
-                mount(
-                    None::<&str>,
-                    target,
-                    None::<&str>,
-                    ro | MsFlags::MS_BIND | MsFlags::MS_REMOUNT,
-                    None::<&str>,
-                )
-            })
+            None
         };
-        if covered.is_err() {
-            return i as i32 + 1;
+        if let Some(what) = what {
+            return Err(SandboxError::KernelMount {
+                what,
+                destination: dest.display().to_string(),
+            });
         }
     }
-    0
+    Ok(())
 }
 
-/// A Wasm process exec'd into a running container must find its kernel filesystems covered:
-/// a Linux container's /proc would hand the module its own memory.
-pub fn check_sandboxed(init: Pid) -> Result<(), SandboxError> {
-    let exposed = exposed_kernel_mounts(&mounts_of(init)?);
-    if exposed.is_empty() {
-        return Ok(());
+/// Confines the calling process (a Wasm process, in its container after `pivot_root`) to
+/// what its module may use. Every right Landlock knows is handled, so anything no rule
+/// grants is refused by the kernel.
+pub fn confine_to_container() -> Result<(), SandboxError> {
+    let fail = |e: &dyn std::fmt::Display| SandboxError::Landlock(e.to_string());
+    let all = AccessFs::from_all(LANDLOCK_ABI);
+    let file = AccessFs::from_file(LANDLOCK_ABI);
+    // no rule on `/` itself: a right there would hold in /proc and /sys too, so the root
+    // directory can be neither listed nor changed, only what is in it used
+    let mut rules: Vec<(PathFd, BitFlags<AccessFs>)> = Vec::new();
+    for (path, rights) in allowed_entries(all, file) {
+        // opening follows symlinks: the rule is on what the link leads to, checked below
+        let Ok(fd) = PathFd::new(&path) else { continue };
+        let on_kernel_fs = fstatfs(fd.as_fd()).is_ok_and(|st| is_kernel_fs(st.filesystem_type()));
+        if on_kernel_fs {
+            tracing::debug!(path = %path.display(), "not granted: a kernel filesystem");
+            continue;
+        }
+        let is_dir = std::fs::metadata(&path).is_ok_and(|m| m.is_dir());
+        rules.push((fd, if is_dir { rights } else { rights & file }));
     }
-    Err(SandboxError::NotSandboxed {
-        mountpoints: exposed
+    let mut ruleset = Ruleset::default()
+        .handle_access(all)
+        .map_err(|e| fail(&e))?
+        .create()
+        .map_err(|e| fail(&e))?;
+    for (fd, rights) in rules {
+        ruleset = ruleset
+            .add_rule(PathBeneath::new(fd, rights))
+            .map_err(|e| fail(&e))?;
+    }
+    let status = ruleset.restrict_self().map_err(|e| fail(&e))?;
+    if status.ruleset == RulesetStatus::NotEnforced {
+        return Err(SandboxError::Landlock(
+            "this kernel does not enforce Landlock".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Every entry of `/` but the kernel trees, with every right; of `/dev`, the usual devices
+/// (read and write, no ioctl) and `/dev/shm`.
+fn allowed_entries(
+    all: BitFlags<AccessFs>,
+    file: BitFlags<AccessFs>,
+) -> Vec<(PathBuf, BitFlags<AccessFs>)> {
+    let mut entries: Vec<(PathBuf, BitFlags<AccessFs>)> = std::fs::read_dir("/")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| Path::new("/").join(e.file_name()))
+        .filter(|p| !KERNEL_TREES.iter().any(|tree| p == Path::new(tree)))
+        .map(|p| (p, all & !AccessFs::IoctlDev))
+        .collect();
+    let device_rights = (AccessFs::ReadFile | AccessFs::WriteFile) & file;
+    entries.extend(
+        USUAL_DEVICES
             .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", "),
-    })
+            .map(|d| (PathBuf::from(d), device_rights)),
+    );
+    entries.push((PathBuf::from("/dev/shm"), all & !AccessFs::IoctlDev));
+    entries
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const CONTAINER: &str = "\
-1 0 0:50 / / rw,relatime - overlay overlay rw,lowerdir=/l
-2 1 0:60 / /proc rw,nosuid - proc proc rw
-3 1 0:61 / /dev rw,nosuid - tmpfs tmpfs rw
-4 3 0:62 / /dev/pts rw - devpts devpts rw
-5 3 0:63 / /dev/mqueue rw - mqueue mqueue rw
-6 1 0:64 / /sys ro - sysfs sysfs ro
-7 6 0:65 / /sys/fs/cgroup ro - tmpfs tmpfs rw
-8 7 0:66 / /sys/fs/cgroup/memory ro - cgroup cgroup rw,memory
-9 2 0:60 /sys /proc/sys ro - proc proc rw
-10 1 8:1 /data /my\\040data rw - ext4 /dev/sda1 rw
-11 1 0:60 / /hostproc rw - proc proc rw
-";
-
-    #[test]
-    fn every_kernel_filesystem_is_found_outermost_first() {
-        let mounts = parse_mountinfo(CONTAINER);
-        assert_eq!(mounts[9].mountpoint, PathBuf::from("/my data"));
-        assert_eq!(
-            exposed_kernel_mounts(&mounts),
-            ["/dev/mqueue", "/hostproc", "/proc", "/sys"]
-                .map(PathBuf::from)
-                .to_vec()
-        );
+    fn spec(json: &str) -> Spec {
+        serde_json::from_str(json).unwrap()
     }
 
     #[test]
-    fn covered_mounts_are_not_exposed() {
-        let mut text = CONTAINER.to_string();
-        for (i, path) in ["/dev/mqueue", "/hostproc", "/proc", "/sys"]
-            .iter()
-            .enumerate()
-        {
-            text.push_str(&format!(
-                "{} 1 0:9{i} / {path} ro - tmpfs tmpfs ro\n",
-                20 + i
-            ));
-        }
-        assert!(exposed_kernel_mounts(&parse_mountinfo(&text)).is_empty());
-        // a tmpfs mounted before the proc mount it "covers" does not cover it
-        let early = "1 0 0:50 / / rw - overlay o rw\n2 1 0:9 / /proc ro - tmpfs t ro\n3 1 0:60 / /proc rw - proc proc rw\n";
-        assert_eq!(
-            exposed_kernel_mounts(&parse_mountinfo(early)),
-            vec![PathBuf::from("/proc")]
+    fn kernel_filesystems_outside_their_trees_are_refused() {
+        let ok = spec(
+            r#"{"ociVersion":"1.0.2","mounts":[
+              {"destination":"/proc","type":"proc","source":"proc"},
+              {"destination":"/sys/fs/cgroup","type":"cgroup","source":"cgroup"},
+              {"destination":"/dev/mqueue","type":"mqueue","source":"mqueue"},
+              {"destination":"/data","type":"bind","source":"/tmp","options":["rbind"]}]}"#,
         );
+        check_mounts(&ok).unwrap();
+        let by_type = spec(
+            r#"{"ociVersion":"1.0.2","mounts":[
+              {"destination":"/hostproc","type":"proc","source":"proc"}]}"#,
+        );
+        let err = check_mounts(&by_type).unwrap_err();
+        assert!(
+            err.to_string().contains("cannot mount proc at /hostproc"),
+            "{err}"
+        );
+        // a bind of a host path that lives on procfs, whatever its name
+        let by_source = spec(
+            r#"{"ociVersion":"1.0.2","mounts":[
+              {"destination":"/x","type":"none","source":"/proc/self","options":["rbind","ro"]}]}"#,
+        );
+        let err = check_mounts(&by_source).unwrap_err();
+        assert!(err.to_string().contains("/proc/self at /x"), "{err}");
     }
 
     #[test]
     fn only_the_usual_devices_are_allowed() {
-        let spec: Spec = serde_json::from_str(
+        let ok = spec(
             r#"{"ociVersion":"1.0.2","linux":{"devices":[
                 {"path":"/dev/null","type":"c","major":1,"minor":3}]}}"#,
-        )
-        .unwrap();
-        check_devices(&spec).unwrap();
-        let spec: Spec = serde_json::from_str(
+        );
+        check_devices(&ok).unwrap();
+        let disk = spec(
             r#"{"ociVersion":"1.0.2","linux":{"devices":[
                 {"path":"/dev/vda","type":"b","major":253,"minor":0}]}}"#,
-        )
-        .unwrap();
-        let err = check_devices(&spec).unwrap_err();
+        );
+        let err = check_devices(&disk).unwrap_err();
         assert!(
             err.to_string().contains("/dev/vda is not one of them"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_kernel_trees_are_never_granted() {
+        let all = AccessFs::from_all(LANDLOCK_ABI);
+        let entries = allowed_entries(all, AccessFs::from_file(LANDLOCK_ABI));
+        for tree in KERNEL_TREES {
+            assert!(!entries.iter().any(|(p, _)| p == Path::new(tree)), "{tree}");
+        }
+        let null = entries
+            .iter()
+            .find(|(p, _)| p == Path::new("/dev/null"))
+            .unwrap();
+        assert!(!null.1.contains(AccessFs::IoctlDev));
+        assert!(entries.iter().any(|(p, _)| p == Path::new("/tmp")));
     }
 }
