@@ -1,16 +1,23 @@
 //! The shim creates containers and execs processes through the `runwasm` binary, as
 //! containerd's runc shim runs `runc`: the shim is multi-threaded (ttrpc, reaper), so it never
 //! forks into a container itself; `runwasm` does, from a fresh single-threaded process. Both
-//! share one state format and one compile cache.
+//! share one state format and one compile cache. The shim holds the binary on a read-only
+//! mount for its life and starts it from there, so runwasm runs sealed (CVE-2019-5736)
+//! without re-executing itself at every call.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use std::sync::Arc;
+
 use containerd_shim::monitor::{monitor_subscribe, wait_pid, Topic};
+use runwasm_container::seal::SealedBinary;
 
 #[derive(Debug, Clone)]
 pub struct RunwasmCli {
     binary: PathBuf,
+    /// What is executed: `binary` on its read-only mount when one could be made.
+    sealed: Option<Arc<SealedBinary>>,
     root: PathBuf,
 }
 
@@ -43,8 +50,12 @@ impl RunwasmCli {
             .ok()
             .and_then(|exe| Some(exe.canonicalize().ok()?.parent()?.join("runwasm")))
             .filter(|p| p.exists());
+        let binary = beside.unwrap_or_else(|| PathBuf::from("runwasm"));
+        // without one (no new mount API), runwasm seals itself
+        let sealed = SealedBinary::of(&binary).ok().map(Arc::new);
         Self {
-            binary: beside.unwrap_or_else(|| PathBuf::from("runwasm")),
+            binary,
+            sealed,
             root,
         }
     }
@@ -57,7 +68,10 @@ impl RunwasmCli {
     /// which the container it creates inherits. A failure carries the last error line of the
     /// log, as containerd shows it.
     pub fn run(&self, log: &Path, args: &[&str], io: ProcessIo) -> Result<(), CliError> {
-        let mut cmd = Command::new(&self.binary);
+        let mut cmd = match &self.sealed {
+            Some(sealed) => Command::new(sealed.path()),
+            None => Command::new(&self.binary),
+        };
         cmd.arg("--root")
             .arg(&self.root)
             .arg("--log")

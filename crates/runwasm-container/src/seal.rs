@@ -7,15 +7,15 @@
 //! own binary (`open_tree` + `mount_setattr`): the kernel answers EROFS to any write through
 //! that route, and nothing is copied. Where the kernel lacks the new mount API, the binary is
 //! copied once into a sealed memfd instead, as runc and youki do.
+//!
+//! A long-lived caller (the shim) holds one such mount of the binary ([`SealedBinary`]) and
+//! starts runwasm from it, so runwasm finds itself sealed and does not re-execute.
 
 use std::ffi::{CString, OsString};
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
-
-/// Set in the environment of the re-executed process, and removed by it.
-const SEALED_ENV: &str = "_RUNWASM_SEALED_EXE";
 
 const OPEN_TREE_CLONE: libc::c_uint = 1;
 const MOUNT_ATTR_RDONLY: u64 = 0x1;
@@ -36,12 +36,10 @@ pub enum SealError {
 /// already does, otherwise re-executes itself (same arguments and environment) and does not
 /// return on success.
 pub fn ensure_sealed() -> Result<(), SealError> {
-    if std::env::var_os(SEALED_ENV).is_some() {
-        // called before any thread is started (first thing in main)
-        std::env::remove_var(SEALED_ENV);
+    if is_sealed() {
         return Ok(());
     }
-    let exe = match read_only_bind_of_self() {
+    let exe = match read_only_bind(c"/proc/self/exe") {
         Ok(fd) => fd,
         Err(mount) => {
             sealed_memfd_of_self().map_err(|memfd| SealError::NoSealedCopy { mount, memfd })?
@@ -50,9 +48,41 @@ pub fn ensure_sealed() -> Result<(), SealError> {
     Err(SealError::Exec(reexec(&exe)))
 }
 
-/// A detached, read-only, nosuid, nodev bind mount of `/proc/self/exe`.
-fn read_only_bind_of_self() -> io::Result<OwnedFd> {
-    let path = c"/proc/self/exe";
+/// The running binary cannot be written through `/proc/self/exe`: it is on a read-only
+/// mount, or a memfd sealed against writes.
+pub fn is_sealed() -> bool {
+    let Ok(exe) = File::open("/proc/self/exe") else {
+        return false;
+    };
+    // SAFETY: fcntl on an fd we own.
+    let seals = unsafe { libc::fcntl(exe.as_raw_fd(), libc::F_GET_SEALS) };
+    if seals >= 0 && seals & libc::F_SEAL_WRITE != 0 {
+        return true;
+    }
+    nix::sys::statvfs::fstatvfs(&exe)
+        .is_ok_and(|st| st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
+}
+
+/// A binary held on a read-only, detached bind mount for as long as this value lives: a
+/// process started from [`SealedBinary::path`] runs sealed without re-executing itself.
+#[derive(Debug)]
+pub struct SealedBinary(OwnedFd);
+
+impl SealedBinary {
+    pub fn of(binary: &std::path::Path) -> io::Result<Self> {
+        let path = CString::new(binary.as_os_str().as_encoded_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path with a NUL byte"))?;
+        read_only_bind(&path).map(Self)
+    }
+
+    /// A path that starts the binary from the read-only mount, in this process or a child.
+    pub fn path(&self) -> std::path::PathBuf {
+        format!("/proc/self/fd/{}", self.0.as_raw_fd()).into()
+    }
+}
+
+/// A detached, read-only, nosuid, nodev bind mount of `path`.
+fn read_only_bind(path: &std::ffi::CStr) -> io::Result<OwnedFd> {
     // SAFETY: plain syscalls on a valid C string; the returned fd is owned below.
     let fd = unsafe {
         libc::syscall(
@@ -120,11 +150,11 @@ fn sealed_memfd_of_self() -> io::Result<OwnedFd> {
     Ok(memfd.into())
 }
 
-/// `execveat(exe, "", argv, envp + SEALED_ENV)`; returns only on failure.
+/// `execveat(exe, "", argv, envp)`; returns only on failure.
 fn reexec(exe: &OwnedFd) -> io::Error {
     let to_c = |s: OsString| CString::new(s.into_vec()).ok();
     let args: Option<Vec<CString>> = std::env::args_os().map(to_c).collect();
-    let mut env: Option<Vec<CString>> = std::env::vars_os()
+    let env: Option<Vec<CString>> = std::env::vars_os()
         .map(|(k, v)| {
             let mut kv = k;
             kv.push("=");
@@ -132,10 +162,9 @@ fn reexec(exe: &OwnedFd) -> io::Error {
             to_c(kv)
         })
         .collect();
-    let (Some(args), Some(env)) = (args, env.as_mut()) else {
+    let (Some(args), Some(env)) = (args, env) else {
         return io::Error::new(io::ErrorKind::InvalidInput, "argument with a NUL byte");
     };
-    env.push(CString::new(format!("{SEALED_ENV}=1")).expect("no NUL"));
     let mut argv: Vec<*mut libc::c_char> = args.iter().map(|a| a.as_ptr().cast_mut()).collect();
     argv.push(std::ptr::null_mut());
     let mut envp: Vec<*mut libc::c_char> = env.iter().map(|e| e.as_ptr().cast_mut()).collect();
