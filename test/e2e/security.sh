@@ -183,6 +183,7 @@ assert_escape "shim p1 escape"
 assert_clean sb-esc "$SHIM_ROOT"
 run srun --rm "$WASM" sb-esc2 /probe-p2.wasm escape
 assert_escape "shim p2 escape"
+assert_clean sb-esc2 "$SHIM_ROOT"
 run srun -d "$WASM" sb-escx /probe.wasm sleep 3600
 assert_rc 0; wait_running sb-escx
 run ctr_ task exec --exec-id e1 sb-escx /probe.wasm escape
@@ -198,6 +199,7 @@ assert_escape "runc shim p1 escape"
 assert_clean sb-resc "$RROOT/$NS"
 run rrun --rm "$WASM" sb-resc2 /probe-p2.wasm escape
 assert_escape "runc shim p2 escape"
+assert_clean sb-resc2 "$RROOT/$NS"
 run rrun -d "$WASM" sb-rescx /probe.wasm sleep 3600
 assert_rc 0; wait_running sb-rescx
 run ctr_ task exec --exec-id e1 sb-rescx /probe.wasm escape
@@ -227,9 +229,10 @@ run srun --rm --mount "type=bind,src=$RO,dst=/ro,options=rbind:ro" "$WASM" sb-ro
 assert_ro "shim p2 ro-write"
 run rrun --rm --mount "type=bind,src=$RO,dst=/ro,options=rbind:ro" "$WASM" sb-rro /probe.wasm ro-write /ro
 assert_ro "runc shim ro-write"
-run pod run --rm -v "$RO:/ro:ro" "$WASM" ro-write /ro
+run pod run --name sb-pro -v "$RO:/ro:ro" "$WASM" ro-write /ro
 assert_ro "podman ro-write"
-assert_clean sb-ro "$SHIM_ROOT"; assert_clean sb-rro "$RROOT/$NS"
+pod_gone sb-pro
+assert_clean sb-ro "$SHIM_ROOT"; assert_clean sb-ro2 "$SHIM_ROOT"; assert_clean sb-rro "$RROOT/$NS"
 
 test_case "sandbox: a Wasm container gets no device beyond null, zero, full, random, urandom, tty"
 [ -n "$DISK" ] && _pass || _fail "no block device found in /sys/block to request"
@@ -259,13 +262,16 @@ assert_not_contains "$OUT" "mem" "CLI: /dev of a Wasm container given /dev/mem"
 rw delete --force sb-devmem >/dev/null 2>&1; assert_clean sb-devmem "$DROOT"
 # the allowed ones still are
 # (writing /dev/full: the real device answers ENOSPC)
-run pod run --rm --device /dev/full "$WASM" write /dev/full x
+run pod run --name sb-pfull --device /dev/full "$WASM" write /dev/full x
 assert_rc 1 "podman: a Wasm container with /dev/full writing it"; assert_contains_i "$ERR" "no space left" "podman: writing /dev/full"
+pod_gone sb-pfull
 run srun --rm "$WASM" sb-null /probe.wasm write /dev/null x
 assert_rc 0 "shim: a Wasm container writing /dev/null"; assert_contains "$OUT" "wrote /dev/null"
+assert_clean sb-null "$SHIM_ROOT"
 # a Linux container may still have it
-run pod run --rm --device "$DISK" "$BUSYBOX" ls "$DISK"
+run pod run --name sb-pldev --device "$DISK" "$BUSYBOX" ls "$DISK"
 assert_rc 0 "podman: a Linux container with $DISK"
+pod_gone sb-pldev
 
 test_case "sandbox: exec of a Wasm module into a Linux container is refused"
 run srun -d --mount "type=bind,src=$FIXTURES/wasm-rootfs,dst=/w,options=rbind:ro" "$BUSYBOX" sb-lin sleep 3600
@@ -354,13 +360,17 @@ run pod run -d --name sb-pinit -v "$HOSTBIN:/hostbin:ro" "$WASM" sleep 3600
 assert_rc 0
 run pod exec sb-pinit /hostbin/attacker mem 1
 assert_attacker "$OUT" mem "podman: /proc/1/mem of the Wasm init"
+run pod exec sb-pinit /hostbin/attacker exe 1
+assert_attacker "$OUT" exe "podman: open /proc/1/exe for writing"
 # a Linux sidecar sharing the Wasm container's PID namespace (its own, unmasked /proc)
-run pod run --rm --pid container:sb-pinit -v "$HOSTBIN:/hostbin:ro" "$BUSYBOX" /hostbin/attacker mem 1
+run pod run --name sb-side1 --pid container:sb-pinit -v "$HOSTBIN:/hostbin:ro" "$BUSYBOX" /hostbin/attacker mem 1
 assert_rc 0 "sidecar attacker mem"; assert_attacker "$OUT" mem "podman sidecar (--pid container:): /proc/1/mem of the Wasm init"
-run pod run --rm --pid container:sb-pinit -v "$HOSTBIN:/hostbin:ro" "$BUSYBOX" /hostbin/attacker fds 1
+pod_gone sb-side1
+run pod run --name sb-side2 --pid container:sb-pinit -v "$HOSTBIN:/hostbin:ro" "$BUSYBOX" /hostbin/attacker fds 1
 assert_rc 0 "sidecar attacker fds"
 assert_eq "$(grep -c '^ESCAPED' <<<"$OUT")" 0 "podman sidecar: files of the Wasm init opened for writing [$(grep '^ESCAPED' <<<"$OUT" | tr '\n' '|')]"
 assert_contains "$OUT" "fds: done" "podman sidecar: attacker fds"
+pod_gone sb-side2
 pod_gone sb-pinit
 
 ###################################################################### 3 Compile cache
@@ -384,6 +394,7 @@ test_case "cache: a flipped byte in a cached artifact is recompiled, never loade
 before=$(cwasms "$CACHE")
 run srun --rm "$WASM" ca-flip1 /hello.wasm
 assert_rc 0 "first run"; assert_contains "$OUT" "hello from wat"
+assert_clean ca-flip1 "$SHIM_ROOT"
 art=$(comm -13 <(echo "$before") <(cwasms "$CACHE") | head -1)
 [ -n "$art" ] && [ -f "${art%.cwasm}.b3" ] && _pass || _fail "no new artifact with its .b3 in $CACHE (layout DIR/<engine>/<blake3>-m.cwasm)"
 if [ -n "$art" ]; then
@@ -427,6 +438,7 @@ mkdir -m 700 "$E2E_DIR/cache-measure" "$E2E_DIR/cache-quota"
 RUNWASM_CACHE_DIR="$E2E_DIR/cache-measure" rw run --bundle "$BA" qa-m1 >/dev/null 2>&1
 size_a=$(cache_bytes "$E2E_DIR/cache-measure"); art_a=$(cwasms "$E2E_DIR/cache-measure")
 RUNWASM_CACHE_DIR="$E2E_DIR/cache-measure" rw run --bundle "$BB" qa-m2 >/dev/null 2>&1
+assert_clean qa-m1 "$DROOT"; assert_clean qa-m2 "$DROOT"
 size_b=$(( $(cache_bytes "$E2E_DIR/cache-measure") - size_a )); art_b=$(comm -13 <(echo "$art_a") <(cwasms "$E2E_DIR/cache-measure"))
 [ "$size_a" -gt 0 ] && [ "$size_b" -gt 0 ] && _pass || _fail "cannot measure artifacts ($size_a, $size_b bytes)"
 big=$(( size_a > size_b ? size_a : size_b )); small=$(( size_a > size_b ? size_b : size_a ))
@@ -541,6 +553,7 @@ run srun --rm --memory-limit 16777216 "$WASM" cl-lim /large.wasm
 assert_rc_not 0 "a large module compiled under 16 MiB"; assert_contains_i "$ERR" "memory" "error of a compile over the limit"
 assert_not_contains "$OUT" "large module ran" "output of a module that must not compile"
 ctr_ c rm cl-lim >/dev/null 2>&1; assert_clean cl-lim "$SHIM_ROOT"
+assert_eq "$(pgrep -f "^$BIN/runwasm" | tr '\n' ' ')" "" "runwasm processes (a compile) left after the failed create"
 start=$(date +%s)
 run srun --rm "$WASM" cl-free /large.wasm
 assert_rc 0 "the same module without a limit"; assert_contains "$OUT" "large module ran"
@@ -552,6 +565,7 @@ run pod run --name cl-plim --memory 16m --entrypoint /large.wasm "$WASM"
 assert_rc_not 0 "podman: a large module compiled under 16 MiB"; assert_contains_i "$ERR" "memory" "podman: error of a compile over the limit"
 assert_not_contains "$OUT" "large module ran" "podman: output of a module that must not compile"
 pod_gone cl-plim
+assert_eq "$(pgrep -f "^$BIN/runwasm" | tr '\n' ' ')" "" "podman: runwasm processes (a compile) left after the failed create"
 
 ########################################################################## 6 Zombies
 # zombie_case ID ROOT RUNNER...: a double fork in a Wasm container leaves no zombie
