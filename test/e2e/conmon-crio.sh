@@ -21,6 +21,7 @@ B="$E2E_DIR/b-wasm"
 "$ROOT_DIR/test/e2e/mk-bundle.py" "$WASM_ROOTFS" "$B" '["/probe.wasm", "both"]' "${CRIO_ANN[@]}"
 run "$ROOT_DIR/test/e2e/conmon.py" "$RUNWASM" "$ROOT" "$E2E_DIR/work" "$B" cm-wasm
 assert_rc 0 "conmon driver"
+assert_eq "$(json_get "$OUT" '["start"]')" "0" "start status"
 assert_eq "$(json_get "$OUT" '["exit"]')" "0" "exit file"
 assert_contains "$(json_get "$OUT" '["log"]')" "stdout F to stdout" "CRI log"
 assert_contains "$(json_get "$OUT" '["log"]')" "stderr F to stderr" "CRI log"
@@ -31,14 +32,20 @@ test_case "conmon: wasm exit code 7"
 B="$E2E_DIR/b-exit"
 "$ROOT_DIR/test/e2e/mk-bundle.py" "$WASM_ROOTFS" "$B" '["/probe.wasm", "exit", "7"]' "${CRIO_ANN[@]}"
 run "$ROOT_DIR/test/e2e/conmon.py" "$RUNWASM" "$ROOT" "$E2E_DIR/work" "$B" cm-exit
+assert_rc 0 "conmon driver"
+assert_eq "$(json_get "$OUT" '["start"]')" "0" "start status"
 assert_eq "$(json_get "$OUT" '["exit"]')" "7" "exit file"
+assert_eq "$(json_get "$OUT" '["delete"]')" "0" "delete status"
 assert_clean cm-exit "$ROOT"
 
 test_case "conmon: linux container"
 B="$E2E_DIR/b-linux"
 "$ROOT_DIR/test/e2e/mk-bundle.py" "$FIXTURES/busybox-rootfs" "$B" '["/bin/sh", "-c", "echo from linux; exit 2"]' "${CRIO_ANN[@]}"
 run "$ROOT_DIR/test/e2e/conmon.py" "$RUNWASM" "$ROOT" "$E2E_DIR/work" "$B" cm-linux
+assert_rc 0 "conmon driver"
+assert_eq "$(json_get "$OUT" '["start"]')" "0" "start status"
 assert_eq "$(json_get "$OUT" '["exit"]')" "2" "exit file"
+assert_eq "$(json_get "$OUT" '["delete"]')" "0" "delete status"
 assert_contains "$(json_get "$OUT" '["log"]')" "stdout F from linux" "CRI log"
 assert_clean cm-linux "$ROOT"
 
@@ -46,7 +53,10 @@ test_case "conmon: invalid module fails create with a JSON error line"
 B="$E2E_DIR/b-bad"
 "$ROOT_DIR/test/e2e/mk-bundle.py" "$WASM_ROOTFS" "$B" '["/bad.wasm"]' "${CRIO_ANN[@]}"
 run "$ROOT_DIR/test/e2e/conmon.py" "$RUNWASM" "$ROOT" "$E2E_DIR/work" "$B" cm-bad
+assert_rc 0 "conmon driver"
 assert_contains "$(json_get "$OUT" '["sync"]')" "invalid Wasm module /bad.wasm" "conmon's sync message"
+# create failed: there was nothing to start
+assert_eq "$(json_get "$OUT" '.get("start", "none")')" "none" "start after a failed create"
 assert_clean cm-bad "$ROOT"
 
 test_case "CRI-O runtime calls on a running wasm container"
@@ -57,7 +67,9 @@ run rt create --bundle "$B" --pid-file "$E2E_DIR/long.pid" cm-long
 assert_rc 0 "create"
 run rt state cm-long
 assert_eq "$(json_get "$OUT" '["status"]')" "created" "status after create"
-assert_eq "$(json_get "$OUT" '["pid"]')" "$(cat "$E2E_DIR/long.pid")" "state pid = pid file"
+long_pid=$(cat "$E2E_DIR/long.pid" 2>/dev/null)
+[[ "$long_pid" =~ ^[1-9][0-9]*$ ]] && _pass || _fail "no pid in the pid file: '$long_pid'"
+assert_eq "$(json_get "$OUT" '["pid"]')" "$long_pid" "state pid = pid file"
 run rt start cm-long; assert_rc 0 "start"
 run rt start cm-long; assert_rc_not 0 "second start"
 assert_contains "$ERR" "created"
@@ -81,7 +93,8 @@ run rt pause cm-long; assert_rc 0 "pause"
 assert_eq "$(json_get "$(rt state cm-long)" '["status"]')" "paused" "status after pause"
 run rt resume cm-long; assert_rc 0 "resume"
 assert_eq "$(json_get "$(rt state cm-long)" '["status"]')" "running" "status after resume"
-echo '{"pids":{"limit":42}}' | rt update --resources - cm-long
+run sh -c "echo '{\"pids\":{\"limit\":42}}' | $RUNWASM --root=$ROOT update --resources - cm-long"
+assert_rc 0 "update --resources -"
 run sh -c "cat /sys/fs/cgroup/pids/runwasm-e2e/cm-long/pids.max /sys/fs/cgroup/runwasm-e2e/cm-long/pids.max 2>/dev/null"
 assert_contains "$OUT" "42" "pids.max after update"
 run rt delete cm-long
@@ -101,7 +114,7 @@ assert_contains "$(tail -1 "$E2E_DIR/log.json")" '"level":"error"' "json log lin
 assert_contains "$(tail -1 "$E2E_DIR/log.json")" "config.json" "json log line"
 assert_clean cm-malformed "$ROOT"
 run rt state no-such-container
-assert_rc_not 0; assert_contains "$ERR" 'container "no-such-container" does not exist'
+assert_rc 1; assert_contains "$ERR" 'does not exist'; assert_contains "$ERR" 'level=error'
 run rt delete --force no-such-container
 assert_rc 0 "delete --force of a missing container"
 

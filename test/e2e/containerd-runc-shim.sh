@@ -8,18 +8,23 @@ NS=runwasm-e2e
 STATE_ROOT="$E2E_DIR/runwasm-root"
 WASM=docker.io/runwasm-test/wasm:latest
 BUSYBOX=docker.io/runwasm-test/busybox:latest
-HOST_SECRET="$E2E_DIR/host-secret.txt"
+# a marker with content unique to this run, in host places a broken sandbox would reach
+MARKER_TEXT="runwasm-marker-$$-$RANDOM$RANDOM"
+HOST_MARKER="/tmp/runwasm-e2e-marker-$$.txt"
+BUNDLES="$CTRD/state/io.containerd.runtime.v2.task/$NS"   # a task's bundle is BUNDLES/ID
 
 ctr_() { ctr -a "$CTRD/containerd.sock" -n "$NS" "$@"; }
 # ctr run with runwasm as the runc binary; state under STATE_ROOT
 crun_() { ctr_ run --runtime io.containerd.runc.v2 --runc-binary "$RUNWASM" \
             --runc-root "$STATE_ROOT" --fifo-dir "$CTRD/fifo" "$@"; }
 
-cleanup() { "$ROOT_DIR/scripts/containerd.sh" stop "$CTRD" >/dev/null 2>&1; }
+cleanup() { "$ROOT_DIR/scripts/containerd.sh" stop "$CTRD" >/dev/null 2>&1; rm -f "$HOST_MARKER"; }
+# dir_state DIR: names, sizes, modes, mtimes and contents of everything under DIR
+dir_state() { (cd "$1" && find . -printf '%p %s %m %T@\n' | sort && find . -type f -exec sha256sum {} + | sort); }
 trap cleanup EXIT
 
 rm -rf "$E2E_DIR"; mkdir -p "$E2E_DIR"/{rw,ro}
-echo "top secret" > "$HOST_SECRET"
+echo "$MARKER_TEXT" > "$HOST_MARKER"
 echo "read me" > "$E2E_DIR/ro/file.txt"
 "$ROOT_DIR/scripts/containerd.sh" start "$CTRD" || exit 1
 ctr_ image import "$FIXTURES/wasm.tar" >/dev/null || exit 1
@@ -56,19 +61,38 @@ assert_rc 0; assert_contains "$OUT" "wrote /data/out.txt"
 assert_eq "$(cat "$E2E_DIR/rw/out.txt" 2>/dev/null)" "written-by-wasm" "host copy of /data/out.txt"
 
 test_case "wasm cannot write to a ro bind mount"
+before=$(dir_state "$E2E_DIR/ro")
 run crun_ --rm --mount "type=bind,src=$E2E_DIR/ro,dst=/config,options=rbind:ro" \
     "$WASM" w-ro /probe.wasm write /config/file.txt overwritten
 assert_rc 1; assert_contains "$ERR$OUT" "cannot write /config/file.txt"
+run crun_ --rm --mount "type=bind,src=$E2E_DIR/ro,dst=/config,options=rbind:ro" \
+    "$WASM" w-ro-new /probe.wasm write /config/new.txt created
+assert_rc 1; assert_contains "$ERR$OUT" "cannot write /config/new.txt"
 assert_eq "$(cat "$E2E_DIR/ro/file.txt")" "read me" "ro file on the host"
+# nothing of the host directory changed: no new file, no content, mode or mtime change
+assert_eq "$(dir_state "$E2E_DIR/ro")" "$before" "host source of the ro mount"
 run crun_ --rm --mount "type=bind,src=$E2E_DIR/ro,dst=/config,options=rbind:ro" \
     "$WASM" w-ro2 /probe.wasm cat /config/file.txt
 assert_rc 0; assert_contains "$OUT" "read me"
 
 test_case "wasm cannot read a host path"
-run crun_ --rm "$WASM" w-host /probe.wasm cat "$HOST_SECRET"
-assert_rc 1; assert_not_contains "$OUT" "top secret"
-run crun_ --rm "$WASM" w-host2 /probe.wasm cat /../../../../"$HOST_SECRET"
-assert_rc 1; assert_not_contains "$OUT" "top secret"
+# control: mounted into the container, the marker is read and printed
+run crun_ --rm --mount "type=bind,src=$HOST_MARKER,dst=/marker.txt,options=rbind:ro" \
+    "$WASM" w-host0 /probe.wasm cat /marker.txt
+assert_rc 0 "reading the marker through a mount"; assert_contains "$OUT" "$MARKER_TEXT"
+# the bundle's parent holds a marker too: one `..` above the bundle that holds the rootfs
+[ -d "$BUNDLES" ] && _pass || _fail "no $BUNDLES, where containerd keeps this namespace's bundles"
+echo "$MARKER_TEXT" > "$BUNDLES/marker.txt"
+for route in "$HOST_MARKER" "/../../../..$HOST_MARKER" "..$HOST_MARKER" "/tmp/../..$HOST_MARKER" \
+    /../marker.txt /../../marker.txt ../../marker.txt /../config.json; do
+  run crun_ --rm "$WASM" w-host /probe.wasm cat "$route"
+  assert_rc 1 "cat $route"
+  assert_not_contains "$OUT$ERR" "$MARKER_TEXT" "output of cat $route"
+  # the bundle's config.json is on the host right above the rootfs
+  assert_not_contains "$OUT" "ociVersion" "output of cat $route"
+done
+rm -f "$BUNDLES/marker.txt"
+assert_clean w-host "$STATE_ROOT/$NS"
 
 test_case "wasm p2 component"
 run crun_ --rm "$WASM" w-p2 /probe-p2.wasm args from-a-component

@@ -67,13 +67,19 @@ test_case "shim: task API edge cases (duplicate create, running exec delete, fai
 run "$SHIM_CLIENT" edges "$SHIM" "$E2E_DIR/boot-edges" "$SOCK" s-boot-edges
 assert_rc 0 "edge cases"
 for check in "a second Create of the id is ALREADY_EXISTS" "a second Start is FAILED_PRECONDITION" \
+    "a second Exec of a pending exec id is ALREADY_EXISTS" "the pending exec ran its own command (exit 3)" \
+    "a second Exec of a running exec id is ALREADY_EXISTS" \
     "Delete of a running exec is FAILED_PRECONDITION" "killed exec exits 137" \
-    "Kill of an exited exec is NOT_FOUND" "Wait on an exec that failed to start returns" \
+    "Kill of an exited exec is NOT_FOUND" "Wait on an exec that failed to start returns 255" \
     "killed init exits 137" "Kill of an exited task is NOT_FOUND" "a second Delete is NOT_FOUND"; do
   assert_contains "$OUT" "ok: $check"
 done
 assert_clean s-boot-edges /run/containerd/runwasm/runwasm-bootstrap
-wait_for sh -c "! pgrep -f 'containerd-shim-runwasm-v1 -namespace runwasm-bootstrap'"
+# the shim's pid, as it reported it over Connect: that process ends on Shutdown
+shim_pid=$(sed -n 's/^shim-pid: //p' <<<"$OUT")
+[[ "$shim_pid" =~ ^[1-9][0-9]*$ ]] && _pass || _fail "no 'shim-pid: N' line from shim-client-e2e: '$shim_pid'"
+wait_for sh -c "! kill -0 '$shim_pid' || grep -q '^State:.*Z' /proc/$shim_pid/status" \
+  && _pass || _fail "shim $shim_pid still running after Shutdown"
 assert_eq "$(pgrep -f 'containerd-shim-runwasm-v1 -namespace runwasm-bootstrap')" "" "shims left after Shutdown"
 
 test_case "shim: wasm hello, args, env, exit code"
@@ -120,13 +126,18 @@ run ctr_ task exec --exec-id e1 s-loop /probe.wasm cat /etc/greeting.txt
 assert_rc 0 "ctr task exec (wasm)"; assert_contains "$OUT" "hello from the rootfs"
 run ctr_ task exec --exec-id e2 s-loop /probe.wasm exit 5
 assert_rc 5 "wasm exec exit status"
-run ctr_ task ps s-loop
-assert_rc 0 "ctr task ps"; assert_contains "$OUT" "$(ctr_ t ls | awk '$1=="s-loop"{print $2}')" "ctr task ps lists the init pid"
-# no runtime threads beside the module: WASI is driven from a current-thread runtime
+# every check below needs the init pid: an empty one would match anything or list no fds
 loop_pid=$(ctr_ t ls | awk '$1=="s-loop"{print $2}')
+[[ "$loop_pid" =~ ^[1-9][0-9]*$ ]] && [ -d "/proc/$loop_pid/fd" ] && _pass || _fail "no live init pid for s-loop: '$loop_pid'"
+run ctr_ task ps s-loop
+assert_rc 0 "ctr task ps"
+assert_eq "$(awk -v p="$loop_pid" '$1 == p {print $1}' <<<"$OUT")" "$loop_pid" "ctr task ps lists the init pid"
+# no runtime threads beside the module: WASI is driven from a current-thread runtime
 assert_eq "$(awk '/^Threads:/{print $2}' "/proc/$loop_pid/status")" "1" "threads of a running wasm container process"
 # the runtime's close-on-exec fds are closed as execve would: no host file such as runwasm's log
-assert_eq "$(ls -l "/proc/$loop_pid/fd" | grep -c 'log.json')" "0" "runwasm's log file open in the wasm container process"
+fds=$(ls -l "/proc/$loop_pid/fd" 2>&1)
+assert_contains "$fds" " 1 -> " "fds of the wasm container process (its stdout)"
+assert_not_contains "$fds" "log.json" "fds of the wasm container process"
 run ctr_ task metrics s-loop
 assert_rc 0 "ctr task metrics"; assert_contains "$OUT" "memory" "metrics"
 run ctr_ task pause s-loop; assert_rc 0 "pause"
@@ -187,11 +198,12 @@ assert_clean s-missing "$STATE_ROOT"
 test_case "shim: kill -9 of the shim while a task runs"
 run srun -d "$WASM" s-victim /probe.wasm sleep 3600
 assert_rc 0
-wait_for sh -c "ctr -a '$SOCK' -n $NS t ls | grep -q 's-victim.*RUNNING'"
+wait_for sh -c "ctr -a '$SOCK' -n $NS t ls | grep -q 's-victim.*RUNNING'" && _pass || _fail "s-victim not RUNNING"
 shim_pid=$(pgrep -f "containerd-shim-runwasm-v1 .*-id s-victim" | head -1)
 [ -n "$shim_pid" ] && _pass || _fail "no shim process for s-victim"
 kill -9 "$shim_pid" 2>/dev/null
-wait_for sh -c "! ctr -a '$SOCK' -n $NS t ls | grep -q 's-victim.*RUNNING'" && _pass || _fail "task still RUNNING after its shim died"
+wait_for bash -c "out=\$(ctr -a '$SOCK' -n $NS t ls) && ! grep -q 's-victim.*RUNNING' <<<\"\$out\"" \
+  && _pass || _fail "task still RUNNING after its shim died (or ctr t ls failed)"
 ctr_ task rm -f s-victim >/dev/null 2>&1; ctr_ c rm s-victim >/dev/null 2>&1
 run srun --rm "$WASM" s-after
 assert_rc 0 "ctr run after a shim was killed"; assert_contains "$OUT" "hello from wasm"
@@ -200,7 +212,7 @@ assert_clean s-victim "$STATE_ROOT"
 test_case "shim: containerd restarted while a wasm task runs"
 run srun -d "$WASM" s-survivor /probe.wasm sleep 3600
 assert_rc 0
-wait_for sh -c "ctr -a '$SOCK' -n $NS t ls | grep -q 's-survivor.*RUNNING'"
+wait_for sh -c "ctr -a '$SOCK' -n $NS t ls | grep -q 's-survivor.*RUNNING'" && _pass || _fail "s-survivor not RUNNING"
 kill "$(cat "$CTRD/containerd.pid")"; sleep 1
 "$ROOT_DIR/scripts/containerd.sh" start "$CTRD" >/dev/null || _fail "containerd did not restart"
 wait_for sh -c "ctr -a '$SOCK' -n $NS t ls | grep -q 's-survivor.*RUNNING'" && _pass || _fail "task not listed RUNNING after containerd restart"

@@ -20,14 +20,29 @@ done
 
 for handler in runwasm runwasm-runc; do
   test_case "CRI pod with runtime_handler=$handler"
-  run "$CRI_E2E" "$SOCK" "$handler" "$E2E_DIR/logs-$handler"
+  # the runtime state root of each handler: the shim's, and the runc shim's Root option
+  state_root=/run/containerd/runwasm/k8s.io
+  [ "$handler" = runwasm-runc ] && state_root="$CTRD/runwasm-cri/k8s.io"
+  run "$CRI_E2E" "$SOCK" "$handler" "$E2E_DIR/logs-$handler" "$state_root"
   echo "$OUT" | sed 's/^/    /'
   assert_rc 0 "cri-e2e ($handler)"; [ "$RC" = 0 ] || echo "$ERR" | tail -5
-  pod=$(tail -1 <<<"$OUT")
-  if [ -n "$pod" ]; then
+  for check in "wasm container exit 0, CRI log lines" "wasm container exit code 7" \
+      "ExecSync into the wasm container and the linux sidecar" "ContainerStats memory working set" \
+      "state, cgroup, rootfs mount and process of the sandbox and running containers" \
+      "pod stopped and removed, no shim left"; do
+    assert_contains "$OUT" "ok: $check"
+  done
+  [ "$handler" = runwasm ] && assert_contains "$OUT" "ok: one shim serves the whole pod"
+  pod=$(sed -n 's/^pod-id: //p' <<<"$OUT")
+  # a sandbox id is 64 hex digits: without one nothing below could find the pod's leftovers
+  if [[ "$pod" =~ ^[0-9a-f]{64}$ ]]; then
+    _pass
     # the pod's containers: every cgroup, mount and process named after the sandbox or them
     assert_clean "$pod" /run/containerd/runwasm/k8s.io "$CTRD/runwasm-cri/k8s.io"
+  else
+    _fail "no 'pod-id: <64 hex>' line from cri-e2e ($handler): '$pod'"
   fi
+  # cri-e2e saw each of these while the pod ran: now none may be left
   left=$(ls /run/containerd/runwasm/k8s.io "$CTRD/runwasm-cri/k8s.io" 2>/dev/null | grep -v '^/' || true)
   assert_eq "$left" "" "runwasm state directories left after the pod"
   cgroups=$(find /sys/fs/cgroup/*/k8s.io /sys/fs/cgroup/k8s.io -mindepth 1 -type d 2>/dev/null | head -3)

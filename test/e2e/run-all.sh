@@ -4,7 +4,7 @@
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 [ "$(id -u)" = 0 ] || { echo "end-to-end tests need root (containers, cgroups, mounts)"; exit 1; }
-SUITES=${SUITES:-containerd-runc-shim containerd-shim cri podman conmon-crio dockerd security}
+SUITES=${SUITES:-cli containerd-runc-shim containerd-shim cri podman conmon-crio dockerd security}
 failed=()
 for suite in $SUITES; do
   echo "=== suite $suite"

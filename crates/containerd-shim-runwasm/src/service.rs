@@ -282,12 +282,6 @@ impl Inner {
         }
     }
 
-    fn task_paths(&self, id: &str) -> TtrpcResult<(PathBuf, PathBuf)> {
-        let mut tasks = self.lock();
-        let task = tasks.get(id)?;
-        Ok((task.bundle.clone(), task.log()))
-    }
-
     /// Fails with NOT_FOUND unless the shim runs task `id`.
     fn known(&self, id: &str) -> TtrpcResult<()> {
         self.lock().get(id).map(|_| ())
@@ -766,23 +760,30 @@ impl containerd_shim::Task for TaskService {
 
     fn exec(&self, _ctx: &TtrpcContext, req: ExecProcessRequest) -> TtrpcResult<api::Empty> {
         let me = &self.inner;
-        let (bundle, _) = me.task_paths(&req.id)?;
-        let spec_path = bundle.join(format!("exec-{}.json", req.exec_id));
+        // the id names a file in the bundle
+        if req.exec_id.is_empty() || req.exec_id.contains('/') {
+            return Err(rpc(
+                Code::INVALID_ARGUMENT,
+                format!("invalid exec id {:?}", req.exec_id),
+            ));
+        }
         let spec = req
             .spec
             .as_ref()
             .map(|any| any.value.clone())
             .unwrap_or_default();
-        std::fs::write(&spec_path, spec).map_err(|e| rpc(Code::INTERNAL, e.to_string()))?;
         {
             let mut tasks = me.lock();
             let task = tasks.get(&req.id)?;
+            // checked before writing: a duplicate must not replace the known exec's process
             if task.execs.contains_key(&req.exec_id) {
                 return Err(rpc(
                     Code::ALREADY_EXISTS,
                     format!("exec {} exists", req.exec_id),
                 ));
             }
+            let spec_path = task.bundle.join(format!("exec-{}.json", req.exec_id));
+            std::fs::write(&spec_path, spec).map_err(|e| rpc(Code::INTERNAL, e.to_string()))?;
             let mut proc = Proc::new(stdio_of(&req.stdin, &req.stdout, &req.stderr, req.terminal));
             proc.exec_spec = Some(spec_path);
             task.execs.insert(req.exec_id.clone(), proc);

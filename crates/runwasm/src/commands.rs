@@ -1,8 +1,9 @@
 //! One function per subcommand, each a thin mapping from runc's flags to the runtime.
 
 use std::io::Read;
+use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
@@ -22,22 +23,38 @@ pub struct Kill {
     pub all: bool,
 }
 
+/// runc's rule for a container id (`^[\w+-\.]+$`, not `.` or `..`), with its messages: the
+/// id names a directory under --root, so nothing else may reach the filesystem.
+pub fn validate_id(id: &str) -> Result<()> {
+    if id.is_empty() {
+        bail!("container id cannot be empty");
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "_+-.".contains(c);
+    if id == "." || id == ".." || !id.chars().all(allowed) {
+        bail!("invalid container ID format");
+    }
+    Ok(())
+}
+
 /// Runs `command`; returns the exit status to end with.
-pub fn run(runtime: &Runtime, command: Command) -> Result<u8> {
+pub fn run(runtime: &Runtime, root: &Path, rootless: bool, command: Command) -> Result<u8> {
     match command {
         Command::Create(args) => {
-            runtime.create(&CreateOptions {
-                id: args.container_id,
-                bundle: args.bundle,
-                pid_file: args.pid_file,
-                console_socket: args.console_socket,
-                no_pivot: args.no_pivot,
-                preserve_fds: args.preserve_fds,
-                detach: true,
+            let id = args.container_id.clone();
+            cleanup_failed_create(runtime, root, &id, |runtime| {
+                runtime.create(&CreateOptions {
+                    id: id.clone(),
+                    bundle: args.bundle,
+                    pid_file: args.pid_file,
+                    console_socket: args.console_socket,
+                    no_pivot: args.no_pivot,
+                    preserve_fds: args.preserve_fds,
+                    detach: true,
+                })
             })?;
         }
         Command::Start(args) => runtime.start(&args.container_id)?,
-        Command::Run(args) => return run_container(runtime, args),
+        Command::Run(args) => return run_container(runtime, root, args),
         Command::State(args) => {
             let state = runtime.state(&args.container_id)?;
             println!("{}", serde_json::to_string_pretty(&state)?);
@@ -64,22 +81,51 @@ pub fn run(runtime: &Runtime, command: Command) -> Result<u8> {
         Command::Features(_) => {
             println!("{}", serde_json::to_string_pretty(&features())?);
         }
+        Command::Spec(args) => crate::spec::write(&args, rootless)?,
+        Command::List(args) => crate::list::print(runtime, root, &args)?,
     }
     Ok(0)
 }
 
-fn run_container(runtime: &Runtime, args: liboci_cli::Run) -> Result<u8> {
+/// Runs `step` (a create, or a create and start) and, when it fails, deletes whatever it left
+/// of container `id` (state directory, cgroup, process), as runc does. A container that
+/// existed before is never touched, nor one another create made meanwhile.
+fn cleanup_failed_create<T>(
+    runtime: &Runtime,
+    root: &Path,
+    id: &str,
+    step: impl FnOnce(&Runtime) -> Result<T, runwasm_container::ContainerError>,
+) -> Result<T> {
+    let dir = root.join(id);
+    if dir.exists() {
+        return Ok(step(runtime)?);
+    }
+    step(runtime).map_err(|e| {
+        if e.to_string().contains("already exists") {
+            return e.into();
+        }
+        let _ = runtime.delete(id, true);
+        // a directory libcontainer made before it wrote the state has no container to delete
+        let _ = std::fs::remove_dir_all(&dir);
+        e.into()
+    })
+}
+
+fn run_container(runtime: &Runtime, root: &Path, args: liboci_cli::Run) -> Result<u8> {
     let id = args.container_id.clone();
-    let container = runtime.create(&CreateOptions {
-        id: id.clone(),
-        bundle: args.bundle,
-        pid_file: args.pid_file,
-        console_socket: args.console_socket,
-        no_pivot: args.no_pivot,
-        preserve_fds: args.preserve_fds,
-        detach: args.detach,
+    let container = cleanup_failed_create(runtime, root, &id, |runtime| {
+        let container = runtime.create(&CreateOptions {
+            id: id.clone(),
+            bundle: args.bundle,
+            pid_file: args.pid_file,
+            console_socket: args.console_socket,
+            no_pivot: args.no_pivot,
+            preserve_fds: args.preserve_fds,
+            detach: args.detach,
+        })?;
+        runtime.start(&id)?;
+        Ok(container)
     })?;
-    runtime.start(&id)?;
     if args.detach {
         return Ok(0);
     }
@@ -108,6 +154,7 @@ fn exec(runtime: &Runtime, args: liboci_cli::Exec) -> Result<u8> {
         pid_file: args.pid_file,
         console_socket: args.console_socket,
         preserve_fds: args.preserve_fds,
+        ignore_paused: args.ignore_paused,
     })?;
     if args.detach {
         return Ok(0);
@@ -187,8 +234,8 @@ fn features() -> serde_json::Value {
             "capabilities": caps(),
             "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": false},
             "seccomp": {"enabled": true},
-            "apparmor": {"enabled": true},
-            "selinux": {"enabled": true}
+            "apparmor": {"enabled": runwasm_container::lsm::apparmor_enabled()},
+            "selinux": {"enabled": runwasm_container::lsm::selinux_enabled()}
         },
         "annotations": annotations,
         "potentiallyUnsafeConfigAnnotations": []
@@ -199,4 +246,19 @@ fn caps() -> Vec<String> {
     let mut names: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
     names.sort();
     names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validate_id;
+
+    #[test]
+    fn ids_follow_runc_rules() {
+        for id in ["a", "ab+c-d.e_f", "A9", "..."] {
+            assert!(validate_id(id).is_ok(), "{id}");
+        }
+        for id in ["", ".", "..", "a/b", "../x", "a b", "x:y", "é"] {
+            assert!(validate_id(id).is_err(), "{id}");
+        }
+    }
 }

@@ -71,13 +71,7 @@ impl<S: Subscriber> Layer<S> for RuncLogLayer {
             Level::DEBUG => "debug",
             Level::TRACE => "trace",
         };
-        let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-        let line = match self.format {
-            LogFormat::Json => {
-                serde_json::json!({"level": level, "msg": msg.0, "time": time}).to_string()
-            }
-            LogFormat::Text => format!("time={time:?} level={level} msg={:?}", msg.0),
-        };
+        let line = line(self.format, level, &msg.0);
         match &self.sink {
             Sink::Stderr => eprintln!("{line}"),
             Sink::File(file) => {
@@ -89,16 +83,41 @@ impl<S: Subscriber> Layer<S> for RuncLogLayer {
     }
 }
 
-/// Sends events at `level` and above to `path` (or stderr) in `format`.
-pub fn init(path: Option<&Path>, format: LogFormat, level: LevelFilter) -> std::io::Result<()> {
+/// One logrus line as runc writes it (seconds, UTC): `time="..." level=error msg="..."` or
+/// `{"level":"error","msg":"...","time":"..."}`.
+fn line(format: LogFormat, level: &str, msg: &str) -> String {
+    let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    match format {
+        LogFormat::Json => {
+            serde_json::json!({"level": level, "msg": msg, "time": time}).to_string()
+        }
+        LogFormat::Text => format!("time={time:?} level={level} msg={msg:?}"),
+    }
+}
+
+/// The error line for a failure before the log is set up (usage errors): clap's first line
+/// without its `error: ` label.
+pub fn usage_error_line(message: &str) -> String {
+    let first = message.lines().next().unwrap_or_default();
+    line(
+        LogFormat::Text,
+        "error",
+        first.strip_prefix("error: ").unwrap_or(first),
+    )
+}
+
+/// Sends events at `level` and above to `path` (or stderr) in `format`; returns whether they
+/// go to a file (then errors are also printed bare on stderr, as runc does).
+pub fn init(path: Option<&Path>, format: LogFormat, level: LevelFilter) -> std::io::Result<bool> {
     let sink = match path {
         Some(p) if p != Path::new("/dev/stderr") => Sink::File(Mutex::new(
             OpenOptions::new().create(true).append(true).open(p)?,
         )),
         _ => Sink::Stderr,
     };
+    let to_file = matches!(sink, Sink::File(_));
     let _ = tracing_subscriber::registry()
         .with(RuncLogLayer { format, sink }.with_filter(level))
         .try_init();
-    Ok(())
+    Ok(to_file)
 }

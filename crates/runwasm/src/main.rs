@@ -1,7 +1,9 @@
 //! `runwasm`: a runc-compatible OCI runtime that runs Wasm and Linux containers.
 
 mod commands;
+mod list;
 mod logging;
+mod spec;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,7 +38,8 @@ struct Cli {
     /// Log debug messages
     #[arg(long, global = true)]
     debug: bool,
-    /// Accepted for runc compatibility (true, false or auto); runwasm runs as root
+    /// Accepted for runc compatibility (true, false or auto); runwasm runs as root.
+    /// `spec --rootless` writes a rootless config.
     #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true")]
     rootless: Option<String>,
     #[command(subcommand)]
@@ -69,6 +72,40 @@ enum Command {
     Update(liboci_cli::Update),
     /// Print what this runtime supports (runtime-spec features.md JSON)
     Features(liboci_cli::Features),
+    /// Write a starter config.json (a Linux shell, or a Wasm module with --wasm)
+    Spec(spec::SpecArgs),
+    /// List the containers under --root
+    #[command(visible_alias = "ls")]
+    List(list::ListArgs),
+}
+
+impl Command {
+    /// The container a command names, checked before any work is done for it.
+    fn container_id(&self) -> Option<&str> {
+        Some(match self {
+            Command::Create(a) => &a.container_id,
+            Command::Start(a) => &a.container_id,
+            Command::Run(a) => &a.container_id,
+            Command::State(a) => &a.container_id,
+            Command::Kill(a) => &a.container_id,
+            Command::Delete(a) => &a.container_id,
+            Command::Exec(a) => &a.container_id,
+            Command::Ps(a) => &a.container_id,
+            Command::Pause(a) => &a.container_id,
+            Command::Resume(a) => &a.container_id,
+            Command::Update(a) => &a.container_id,
+            Command::Features(_) | Command::Spec(_) | Command::List(_) => return None,
+        })
+    }
+
+    /// How a failure ends, as runc: `exec failed: ...` and 255 for exec (callers such as
+    /// CRI-O's ExecSync tell it from the process's own status by that), 1 for the rest.
+    fn failure(&self) -> (u8, Option<&'static str>) {
+        match self {
+            Command::Exec(_) => (255, Some("exec failed")),
+            _ => (1, None),
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -77,7 +114,12 @@ fn main() -> ExitCode {
         Err(e) => {
             // help and version go to stdout with status 0; usage errors say what was wrong
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+            if !e.use_stderr() {
+                return ExitCode::SUCCESS;
+            }
+            // and, as runc, as a logrus line for callers that grep stderr for level=error
+            eprintln!("{}", logging::usage_error_line(&e.to_string()));
+            return ExitCode::FAILURE;
         }
     };
     let level = cli.log_level.unwrap_or(if cli.debug {
@@ -85,21 +127,48 @@ fn main() -> ExitCode {
     } else {
         LevelFilter::ERROR
     });
-    if let Err(e) = logging::init(cli.log.as_deref(), cli.log_format, level) {
-        eprintln!("runwasm: cannot open log file: {e}");
-        return ExitCode::FAILURE;
-    }
-    let runtime = runwasm_container::Runtime::new(&cli.root, cli.systemd_cgroup);
-    match commands::run(&runtime, cli.command) {
+    let logs_to_file = match logging::init(cli.log.as_deref(), cli.log_format, level) {
+        Ok(to_file) => to_file,
+        Err(e) => {
+            eprintln!(
+                "{}",
+                logging::usage_error_line(&format!("cannot open log file: {e}"))
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let (failure_code, prefix) = cli.command.failure();
+    match enter(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            let msg = format!("{e:#}");
-            // the caller's log (containerd, CRI-O) and the caller's stderr (conmon, podman)
-            if cli.log.is_some() {
-                tracing::error!("{msg}");
+            let msg = match prefix {
+                Some(prefix) => format!("{prefix}: {e:#}"),
+                None => format!("{e:#}"),
+            };
+            tracing::error!("{msg}");
+            // runc: the logrus line goes to --log FILE, the bare message to stderr; without
+            // --log the logrus line itself is on stderr
+            if logs_to_file {
+                eprintln!("{msg}");
             }
-            eprintln!("runwasm: {msg}");
-            ExitCode::FAILURE
+            ExitCode::from(failure_code)
         }
     }
+}
+
+/// Checks the container id, seals the binary when the command enters a container, runs it.
+fn enter(cli: Cli) -> anyhow::Result<u8> {
+    if let Some(id) = cli.command.container_id() {
+        commands::validate_id(id)?;
+    }
+    // a command that forks into a container runs from a sealed copy of this binary
+    if matches!(
+        cli.command,
+        Command::Create(_) | Command::Run(_) | Command::Exec(_)
+    ) {
+        runwasm_container::seal::ensure_sealed()?;
+    }
+    let runtime = runwasm_container::Runtime::new(&cli.root, cli.systemd_cgroup);
+    let rootless = cli.rootless.as_deref() == Some("true");
+    commands::run(&runtime, &cli.root, rootless, cli.command)
 }

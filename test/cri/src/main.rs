@@ -2,9 +2,11 @@
 //! with `runtime_handler`, a Wasm container and a Linux sidecar in the same pod, exit codes,
 //! CRI log lines, ExecSync into the Wasm container, stop and remove.
 //!
-//! usage: cri-e2e SOCKET HANDLER LOG_DIR
-//! Exits non-zero, naming the failed check, when anything is not as the kubelet expects.
+//! usage: cri-e2e SOCKET HANDLER LOG_DIR STATE_ROOT (the runtime's state directory for k8s.io)
+//! Prints `pod-id: ID` once the sandbox runs and `ok: ...` per check; exits non-zero, naming
+//! the failed check, when anything is not as the kubelet expects.
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
@@ -136,6 +138,33 @@ impl Pod {
     }
 }
 
+/// What the suite checks is gone after the pod is there while it runs, so that its checks
+/// look in the right places: the runtime's state, a cgroup, the rootfs mount and a process of
+/// container `id`.
+fn footprint(state_root: &str, id: &str) -> Result<()> {
+    let state = Path::new(state_root).join(id).join("state.json");
+    ensure!(state.exists(), "no runtime state {}", state.display());
+    let cgroup_dirs = std::fs::read_dir("/sys/fs/cgroup")?
+        .flatten()
+        .map(|controller| controller.path().join("k8s.io").join(id))
+        .chain([Path::new("/sys/fs/cgroup/k8s.io").join(id)]);
+    ensure!(
+        cgroup_dirs.into_iter().any(|dir| dir.is_dir()),
+        "no cgroup k8s.io/{id}"
+    );
+    let mounts = std::fs::read_to_string("/proc/mounts")?;
+    ensure!(
+        mounts.contains(&format!("/{id}/rootfs ")),
+        "no rootfs mount of {id}"
+    );
+    let member = format!(":/k8s.io/{id}\n");
+    let in_cgroup = std::fs::read_dir("/proc")?.flatten().any(|entry| {
+        std::fs::read_to_string(entry.path().join("cgroup")).is_ok_and(|c| c.contains(&member))
+    });
+    ensure!(in_cgroup, "no process in cgroup k8s.io/{id}");
+    Ok(())
+}
+
 /// The shim processes this containerd runs for runwasm.
 fn shims(socket: &str) -> Vec<String> {
     let mut found = Vec::new();
@@ -152,8 +181,8 @@ fn shims(socket: &str) -> Vec<String> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let [_, socket, handler, log_dir] = args.as_slice() else {
-        bail!("usage: cri-e2e SOCKET HANDLER LOG_DIR");
+    let [_, socket, handler, log_dir, state_root] = args.as_slice() else {
+        bail!("usage: cri-e2e SOCKET HANDLER LOG_DIR STATE_ROOT");
     };
     std::fs::create_dir_all(log_dir)?;
     let channel = connect(socket.clone()).await?;
@@ -184,6 +213,8 @@ async fn main() -> Result<()> {
         .context("RunPodSandbox")?
         .into_inner()
         .pod_sandbox_id;
+    // first thing, so that the caller can check what is left of the pod even after a failure
+    println!("pod-id: {id}");
     println!("pod {id} (handler {handler})");
     let mut pod = Pod {
         rt,
@@ -241,6 +272,10 @@ async fn main() -> Result<()> {
         .await?;
     pod.wait_state(&sidecar, ContainerState::ContainerRunning)
         .await?;
+    for container in [&id, &server, &sidecar] {
+        footprint(state_root, container)?;
+    }
+    println!("ok: state, cgroup, rootfs mount and process of the sandbox and running containers");
     let exec = pod
         .rt
         .exec_sync(ExecSyncRequest {
@@ -342,6 +377,5 @@ async fn main() -> Result<()> {
         "shims left after RemovePodSandbox: {left:?}"
     );
     println!("ok: pod stopped and removed, no shim left");
-    println!("{id}");
     Ok(())
 }

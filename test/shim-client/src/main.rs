@@ -3,6 +3,7 @@
 //! and calls the task API at the address of the BootstrapResult.
 //!
 //! usage: shim-client-e2e MODE SHIM BUNDLE CONTAINERD_SOCKET ID
+//! Both modes print `shim-pid: N` (the shim's own pid, from Connect) first.
 //!   run:   create, start, wait, delete, shutdown; prints `exit_status N` and the stdout.
 //!   edges: the task API's edge cases, on a bundle whose process runs for a while (see
 //!          `edges`); prints one `ok: ...` line per check and fails at the first miss.
@@ -16,8 +17,8 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
 use containerd_shim::protos::api::{
-    CreateTaskRequest, DeleteRequest, ExecProcessRequest, KillRequest, ShutdownRequest,
-    StartRequest, WaitRequest,
+    ConnectRequest, CreateTaskRequest, DeleteRequest, ExecProcessRequest, KillRequest,
+    ShutdownRequest, StartRequest, WaitRequest,
 };
 use containerd_shim::protos::protobuf::well_known_types::any::Any;
 use containerd_shim::protos::protobuf::{CodedInputStream, MessageField};
@@ -194,7 +195,12 @@ fn wait(task: &TaskClient, id: &str, exec_id: &str) -> Result<u32> {
 }
 
 /// An exec of `args` as containerd sends it: the runtime-spec Process as JSON.
-fn exec(task: &TaskClient, id: &str, exec_id: &str, args: &[&str]) -> Result<()> {
+fn exec(
+    task: &TaskClient,
+    id: &str,
+    exec_id: &str,
+    args: &[&str],
+) -> std::result::Result<(), TtrpcError> {
     let process = serde_json::json!({
         "args": args, "cwd": "/", "env": ["PATH=/"], "user": {"uid": 0, "gid": 0},
     });
@@ -203,13 +209,12 @@ fn exec(task: &TaskClient, id: &str, exec_id: &str, args: &[&str]) -> Result<()>
         exec_id: exec_id.to_string(),
         spec: MessageField::some(Any {
             type_url: "types.containerd.io/opencontainers/runtime-spec/1/Process".into(),
-            value: serde_json::to_vec(&process)?,
+            value: process.to_string().into_bytes(),
             ..Default::default()
         }),
         ..Default::default()
     };
-    task.exec(ctx(), &req)?;
-    Ok(())
+    task.exec(ctx(), &req).map(|_| ())
 }
 
 fn run(task: &TaskClient, id: &str, bundle: &str) -> Result<()> {
@@ -237,8 +242,29 @@ fn edges(task: &TaskClient, id: &str, bundle: &str) -> Result<()> {
         "a second Start",
     )?;
 
+    // a duplicate exec id is refused and leaves the pending exec's process as it was
+    exec(task, id, "dup", &["/probe.wasm", "exit", "3"])?;
+    expect_code(
+        exec(task, id, "dup", &["/probe.wasm", "exit", "9"]),
+        Code::ALREADY_EXISTS,
+        "a second Exec of a pending exec id",
+    )?;
+    start(task, id, "dup")?;
+    let status = wait(task, id, "dup")?;
+    ensure!(
+        status == 3,
+        "the pending exec exited {status}: want 3 (its own command), 9 is the duplicate's"
+    );
+    println!("ok: the pending exec ran its own command (exit 3)");
+    delete(task, id, "dup")?;
+
     exec(task, id, "running", &["/probe.wasm", "sleep", "30"])?;
     start(task, id, "running")?;
+    expect_code(
+        exec(task, id, "running", &["/probe.wasm", "exit", "9"]),
+        Code::ALREADY_EXISTS,
+        "a second Exec of a running exec id",
+    )?;
     expect_code(
         delete(task, id, "running"),
         Code::FAILED_PRECONDITION,
@@ -261,7 +287,12 @@ fn edges(task: &TaskClient, id: &str, bundle: &str) -> Result<()> {
         "Start of an invalid module succeeded"
     );
     let status = wait(task, id, "broken")?;
-    println!("ok: Wait on an exec that failed to start returns ({status})");
+    // the shim's status for an exec that never ran
+    ensure!(
+        status == 255,
+        "Wait on an exec that failed to start: status {status}, want 255"
+    );
+    println!("ok: Wait on an exec that failed to start returns 255");
     delete(task, id, "broken")?;
 
     kill(task, id, "")?;
@@ -284,6 +315,12 @@ fn main() -> Result<()> {
         bail!("usage: shim-client-e2e run|edges SHIM BUNDLE CONTAINERD_SOCKET ID");
     };
     let task = start_shim(shim, bundle, socket, id)?;
+    // the caller checks that this process is gone after Shutdown
+    let connect = ConnectRequest {
+        id: id.to_string(),
+        ..Default::default()
+    };
+    println!("shim-pid: {}", task.connect(ctx(), &connect)?.shim_pid);
     match mode.as_str() {
         "run" => run(&task, id, bundle)?,
         "edges" => edges(&task, id, bundle)?,
