@@ -14,6 +14,9 @@ cleanup() {
   for id in $(ls "$W_ROOT" 2>/dev/null); do "$RUNWASM" --root "$W_ROOT" delete --force "$id" >/dev/null 2>&1; done
   for id in $(ls "$R_ROOT" 2>/dev/null); do "$RUNC" --root "$R_ROOT" delete --force "$id" >/dev/null 2>&1; done
   [ -n "${bg_pids:-}" ] && kill $bg_pids 2>/dev/null
+  # the parents of the containers' cgroups, empty once the containers are gone
+  find /sys/fs/cgroup -maxdepth 4 -depth -type d -path '*/runwasm-e2e-cli*' -exec rmdir {} + 2>/dev/null
+  return 0
 }
 trap cleanup EXIT
 cleanup
