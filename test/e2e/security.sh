@@ -17,7 +17,8 @@
 #      (`/tmp/../ro/x`, `/./ro/x`, ...) fails, and the host directory is unchanged.
 #    devices: a Wasm container asking for a block device (the host's disk), or for /dev/mem
 #      in a spec given to the CLI, fails to create with an error naming the device;
-#      null/zero/full/random/urandom/tty stay allowed, and a Linux container keeps the disk.
+#      null/zero/full/random/urandom/tty stay allowed, and a Linux container keeps the disk;
+#      device nodes shipped in the rootfs (the disk, mem, kmsg) cannot be read by a module.
 #    exec of a Wasm module into a Linux container is refused (it would see that /proc).
 #  2 Sealed binary (CVE-2019-5736 class)
 #    an attacker as a Linux container's init catches the runtime entering the container
@@ -32,10 +33,12 @@
 #    a root process in the container cannot open the artifact for writing (/proc/1/fd,
 #      /proc/1/map_files, the cache path);
 #    RUNWASM_CACHE_MAX keeps at most the quota on disk (least recently used evicted);
+#    an artifact planted (with a matching digest) in a cache directory or entry that others
+#      can write, or that is a symlink, is never run (control: in a root-only one it is);
 #    a full or read-only cache filesystem: the container still runs, uncached.
 #  4 Entrypoint
 #    a host loop swapping /app/x.wasm between a module and symlinks to a host module that
-#      prints a secret, during 300 `runwasm exec`s: the secret never shows;
+#      prints a secret, during 300 `runwasm exec`s and 60 `runwasm run`s: it never shows;
 #    RUNWASM_MODULE_MAX (and the 256 MiB default) refuse a larger module ("larger than");
 #      a character device or a FIFO as the module fails with "not a regular file" in time,
 #      and sniffing a FIFO entrypoint (no annotation) does not hang create;
@@ -260,6 +263,17 @@ run rw run --bundle "$BM" sb-devmem
 assert_rc_not 0 "CLI: a Wasm container with /dev/mem"; assert_contains_i "$ERR" "device" "CLI: error for /dev/mem"
 assert_not_contains "$OUT" "mem" "CLI: /dev of a Wasm container given /dev/mem"
 rw delete --force sb-devmem >/dev/null 2>&1; assert_clean sb-devmem "$DROOT"
+# device nodes an image ships in its rootfs (a tar layer may hold any): the module reads none
+BN=$(direct_bundle devnodes '["/probe.wasm","read-raw","/nodes/disk","/nodes/mem","/nodes/kmsg"]')
+mkdir -p "$BN/rootfs/nodes"
+if [ -n "$DISK" ]; then
+  read -r dmaj dmin < <(stat -c '%t %T' "$DISK")
+  mknod "$BN/rootfs/nodes/disk" b $((16#$dmaj)) $((16#$dmin))
+fi
+mknod "$BN/rootfs/nodes/mem" c 1 1; mknod "$BN/rootfs/nodes/kmsg" c 1 11
+run bounded "$BIN/runwasm" --root "$DROOT" run --bundle "$BN" sb-nodes
+assert_routes "$OUT" 3 "device nodes in the rootfs ($DISK, mem, kmsg)"; assert_contains "$OUT" "read-raw: 3 routes"
+rw delete --force sb-nodes >/dev/null 2>&1; assert_clean sb-nodes "$DROOT"
 # the allowed ones still are
 # (writing /dev/full: the real device answers ENOSPC)
 run pod run --name sb-pfull --device /dev/full "$WASM" write /dev/full x
@@ -454,6 +468,42 @@ on_disk=$(cache_bytes "$E2E_DIR/cache-quota")
   || _fail "the most recently used artifact is not in the cache: $(cwasms "$E2E_DIR/cache-quota" | tr '\n' ' ')"
 assert_clean qa-1 "$DROOT"; assert_clean qa-2 "$DROOT"
 
+test_case "cache: an artifact planted in a cache directory others can write is never run"
+# the artifact of /hello.wasm, planted under the key of /probe.wasm with its own (matching)
+# digest: a runtime that trusted the directory would run hello's code for the probe
+BH=$(direct_bundle hello '["/hello.wasm"]')
+art_m=$(cwasms "$E2E_DIR/cache-measure")
+RUNWASM_CACHE_DIR="$E2E_DIR/cache-measure" rw run --bundle "$BH" qa-m3 >/dev/null 2>&1
+art_hello=$(comm -13 <(echo "$art_m") <(cwasms "$E2E_DIR/cache-measure") | head -1)
+engine=$(basename "$(dirname "$art_a")"); key_probe=$(basename "$art_a" .cwasm)
+[ -n "$art_hello" ] && [ -n "$art_a" ] && _pass || _fail "no artifacts to plant (probe: '$art_a', hello: '$art_hello')"
+BP=$(direct_bundle poison '["/probe.wasm","args","unpoisoned"]')
+# plant DIR: hello's artifact and digest as the probe's entry in DIR/<engine>
+plant() {
+  mkdir -p "$1/$engine"
+  cp "$art_hello" "$1/$engine/$key_probe.cwasm"; cp "${art_hello%.cwasm}.b3" "$1/$engine/$key_probe.b3"
+}
+# the control: in a directory only root can write, the planted entry is what runs (so the
+# planting itself is sound and the cases below test the trust check)
+plant "$E2E_DIR/poison-trusted"; chmod 700 "$E2E_DIR/poison-trusted" "$E2E_DIR/poison-trusted/$engine"
+run env RUNWASM_CACHE_DIR="$E2E_DIR/poison-trusted" "$BIN/runwasm" --root "$DROOT" run --bundle "$BP" po-ctl
+assert_contains "$OUT" "hello from wat" "control: the planted artifact in a root-only cache runs instead of the probe"
+assert_clean po-ctl "$DROOT"
+for how in world-writable-base foreign-owner-base world-writable-engine foreign-owner-artifact symlinked-artifact; do
+  d="$E2E_DIR/poison-$how"; plant "$d"; chmod 700 "$d" "$d/$engine"
+  case $how in
+    world-writable-base)    chmod 777 "$d" ;;
+    foreign-owner-base)     chown -R 1000:1000 "$d"; chmod 755 "$d" ;;
+    world-writable-engine)  chmod 777 "$d/$engine" ;;
+    foreign-owner-artifact) chown 1000:1000 "$d/$engine/$key_probe.cwasm" "$d/$engine/$key_probe.b3" ;;
+    symlinked-artifact)     mv "$d/$engine/$key_probe.cwasm" "$d/planted.cwasm"; ln -s "$d/planted.cwasm" "$d/$engine/$key_probe.cwasm" ;;
+  esac
+  run env RUNWASM_CACHE_DIR="$d" "$BIN/runwasm" --root "$DROOT" run --bundle "$BP" "po-$how"
+  assert_rc 0 "$how: the probe"; assert_contains "$OUT" "args: /probe.wasm args unpoisoned" "$how: output"
+  assert_not_contains "$OUT" "hello from wat" "$how: output (the planted artifact ran)"
+  assert_clean "po-$how" "$DROOT"
+done
+
 test_case "cache: a full or read-only cache filesystem still runs the module (uncached)"
 BF=$(direct_bundle full '["/probe.wasm","hello"]')
 mkdir -p "$E2E_DIR/cache-full" "$E2E_DIR/cache-ro"
@@ -502,6 +552,34 @@ assert_not_contains "$(cat "$E2E_DIR/race.out")" "$SECRET" "errors of the execs"
 [ "$bad" -gt 0 ] && _pass || _fail "no exec saw the symlink (the swap did not race)"
 rw kill en-race KILL >/dev/null 2>&1; sleep 0.3; rw delete --force en-race >/dev/null 2>&1
 assert_clean en-race "$DROOT"
+
+test_case "entrypoint: symlink swaps during 60 creates never reach a host file"
+BC=$(direct_bundle crace '["/app/x.wasm"]')
+mkdir -p "$BC/rootfs/app"; cp "$FIXTURES/wasm-rootfs/hello.wasm" "$BC/rootfs/app/real.wasm"
+cp "$BC/rootfs/app/real.wasm" "$BC/rootfs/app/x.wasm"
+rm -f "$E2E_DIR/race.stop"
+python3 - "$BC/rootfs/app" "$SECRET" "$E2E_DIR/race.stop" <<'PY' &
+import os, sys
+app, secret, stop = sys.argv[1:]
+targets = ["../../../../../../" + secret.lstrip("/"), secret, "/proc/self/root" + secret]
+i = 0
+while not os.path.exists(stop):
+    os.link(f"{app}/real.wasm", f"{app}/.real"); os.rename(f"{app}/.real", f"{app}/x.wasm")
+    os.symlink(targets[i % len(targets)], f"{app}/.lnk"); os.rename(f"{app}/.lnk", f"{app}/x.wasm")
+    i += 1
+PY
+swapper=$!
+: > "$E2E_DIR/crace.out"; ok=0; bad=0
+for i in $(seq 1 60); do
+  if rw run --bundle "$BC" "en-crace-$i" >>"$E2E_DIR/crace.out" 2>&1 </dev/null; then ok=$((ok + 1)); else bad=$((bad + 1)); fi
+  rw delete --force "en-crace-$i" >/dev/null 2>&1
+done
+touch "$E2E_DIR/race.stop"; wait "$swapper"
+echo "  60 creates: $ok ran the module, $bad failed"
+assert_not_contains "$(cat "$E2E_DIR/crace.out")" "HOST-SECRET-$NONCE" "output of the creates"
+[ "$ok" -gt 0 ] && _pass || _fail "no create ran the real module: $(tail -3 "$E2E_DIR/crace.out")"
+[ "$bad" -gt 0 ] && _pass || _fail "no create saw the symlink (the swap did not race)"
+assert_clean en-crace-60 "$DROOT"; assert_eq "$(ls "$DROOT" | grep -c en-crace)" 0 "state of the race containers"
 
 test_case "entrypoint: RUNWASM_MODULE_MAX and the 256 MiB default"
 BL=$(direct_bundle large '["/large.wasm"]')

@@ -74,6 +74,16 @@ fn main() {
         }
         "escape" => escape(),
         "ro-write" => ro_write(rest.first().map(String::as_str).unwrap_or("/ro")),
+        "read-raw" => {
+            // one line per path, as `escape` prints: any byte read is an escape
+            for path in rest {
+                match read_head(path) {
+                    Ok(got) => println!("ESCAPED read {path}: {got}"),
+                    Err(e) => println!("refused read {path}: {e}"),
+                }
+            }
+            println!("read-raw: {} routes", rest.len());
+        }
         other => fail(&format!("unknown command {other}")),
     }
 }
