@@ -26,7 +26,8 @@
 #      /proc/PID/exe for writing: it catches the runtime, never overwrites it, and the
 #      sha256 of the runtime binary is unchanged (runc shim and podman).
 #    a Linux process exec'd into a Wasm container cannot open /proc/1/exe for writing nor
-#      read /proc/1/mem of the Wasm init; nor can a podman sidecar sharing its PID namespace.
+#      read /proc/1/mem of the Wasm init; nor can a podman sidecar sharing its PID namespace
+#      (controls: the same attacks on a Linux container's init succeed).
 #  3 Compile cache (RUNWASM_CACHE_DIR)
 #    a flipped byte in a cached artifact is never loaded: the next start recompiles, the
 #      output is right and the artifact is replaced by a correct one;
@@ -62,7 +63,12 @@ POD_ROOT=/run/runwasm                # podman passes no --root
 P="$PODDIR/bin/podman"
 CACHE="$E2E_DIR/cache"               # RUNWASM_CACHE_DIR of the containerd here
 PCACHE="$E2E_DIR/cache-podman"       # and of podman (conmon_env_vars)
-MEMCG=/sys/fs/cgroup/memory/runwasm-security-e2e
+# a memory cgroup of this suite's own (`bounded`), on a cgroup v1/hybrid or a unified host
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+  MEMCG=/sys/fs/cgroup/runwasm-security-e2e MEMCG_LIMIT=memory.max
+else
+  MEMCG=/sys/fs/cgroup/memory/runwasm-security-e2e MEMCG_LIMIT=memory.limit_in_bytes
+fi
 WASM=docker.io/runwasm-test/wasm:latest
 BUSYBOX=docker.io/runwasm-test/busybox:latest
 ATTACKER=docker.io/runwasm-test/attacker:latest
@@ -142,6 +148,7 @@ cleanup() {
   for m in $(awk -v d="$E2E_DIR/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r); do umount -l "$m" 2>/dev/null; done
   rmdir "$MEMCG" 2>/dev/null
   rm -f /tmp/secret-"$NONCE".wasm
+  rm -rf "$E2E_DIR"/b-*   # bundles: copies of the Wasm rootfs and a 300 MiB sparse module
 }
 trap cleanup EXIT
 
@@ -160,7 +167,7 @@ rm -rf "$E2E_DIR"; mkdir -p "$BIN" "$CACHE" "$PCACHE" "$DROOT"
 chmod 700 "$CACHE" "$PCACHE"
 cp "$RUNWASM" "$BIN/runwasm"
 cp "${SHIM:-$ROOT_DIR/target/release/containerd-shim-runwasm-v1}" "$BIN/containerd-shim-runwasm-v1"
-mkdir -p "$MEMCG" && echo $((1 << 30)) > "$MEMCG/memory.limit_in_bytes" || { echo "cannot make the memory cgroup $MEMCG"; exit 1; }
+mkdir -p "$MEMCG" && echo $((1 << 30)) > "$MEMCG/$MEMCG_LIMIT" || { echo "cannot make the memory cgroup $MEMCG"; exit 1; }
 
 RUNWASM_CACHE_DIR="$CACHE" "$ROOT_DIR/scripts/containerd.sh" start "$CTRD" || exit 1
 for image in wasm busybox attacker; do ctr_ image import "$FIXTURES/$image.tar" >/dev/null || exit 1; done
@@ -363,6 +370,12 @@ assert_rc 0 "attacker exe"; assert_attacker "$OUT" exe "shim: open /proc/1/exe f
 run ctr_ task exec --exec-id a2 sb-init /hostbin/attacker mem 1
 assert_rc 0 "attacker mem"; assert_attacker "$OUT" mem "shim: /proc/1/mem of the Wasm init"
 ctr_gone sb-init; assert_clean sb-init "$SHIM_ROOT"
+# the control: the same attack on a Linux container's init works (what the Wasm init is spared)
+run srun -d --mount "type=bind,src=$HOSTBIN,dst=/hostbin,options=rbind:ro" "$BUSYBOX" sb-linit sleep 3600
+assert_rc 0; wait_running sb-linit
+run ctr_ task exec --exec-id a1 sb-linit /hostbin/attacker mem 1
+assert_contains "$OUT" "ESCAPED read /proc/1/mem" "control: attacker mem on a Linux container's init"
+ctr_gone sb-linit; assert_clean sb-linit "$SHIM_ROOT"
 run rrun -d --mount "type=bind,src=$HOSTBIN,dst=/hostbin,options=rbind:ro" "$WASM" sb-rinit /probe.wasm sleep 3600
 assert_rc 0; wait_running sb-rinit
 run ctr_ task exec --exec-id a1 sb-rinit /hostbin/attacker exe 1
@@ -386,6 +399,12 @@ assert_eq "$(grep -c '^ESCAPED' <<<"$OUT")" 0 "podman sidecar: files of the Wasm
 assert_contains "$OUT" "fds: done" "podman sidecar: attacker fds"
 pod_gone sb-side2
 pod_gone sb-pinit
+# the control: a sidecar of a Linux container reads its init's memory
+run pod run -d --name sb-plinit "$BUSYBOX" sleep 3600
+assert_rc 0
+run pod run --name sb-side3 --pid container:sb-plinit -v "$HOSTBIN:/hostbin:ro" "$BUSYBOX" /hostbin/attacker mem 1
+assert_contains "$OUT" "ESCAPED read /proc/1/mem" "control: a sidecar's attacker mem on a Linux container's init"
+pod_gone sb-side3; pod_gone sb-plinit
 
 ###################################################################### 3 Compile cache
 # a module no cache has seen: prints its nonce
