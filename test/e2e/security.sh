@@ -24,7 +24,7 @@
 #    an attacker as a Linux container's init catches the runtime entering the container
 #      (`ctr task exec`/`podman exec` of a `#!/proc/self/exe` script), reopens its
 #      /proc/PID/exe for writing: it catches the runtime, never overwrites it, and the
-#      sha256 of the runtime binary is unchanged (runc shim and podman).
+#      sha256 of the runtime binary is unchanged (runwasm's shim, runc shim and podman).
 #    a Linux process exec'd into a Wasm container cannot open /proc/1/exe for writing nor
 #      read /proc/1/mem of the Wasm init; nor can a podman sidecar sharing its PID namespace
 #      (controls: the same attacks on a Linux container's init succeed).
@@ -165,7 +165,7 @@ done
 for m in $(awk -v d="$E2E_DIR/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r); do umount -l "$m"; done
 rm -rf "$E2E_DIR"; mkdir -p "$BIN" "$CACHE" "$PCACHE" "$DROOT"
 chmod 700 "$CACHE" "$PCACHE"
-cp "$RUNWASM" "$BIN/runwasm"
+cp "$RUNWASM" "$BIN/runwasm"; cp "$RUNWASM" "$E2E_DIR/runwasm.pristine"
 cp "${SHIM:-$ROOT_DIR/target/release/containerd-shim-runwasm-v1}" "$BIN/containerd-shim-runwasm-v1"
 mkdir -p "$MEMCG" && echo $((1 << 30)) > "$MEMCG/$MEMCG_LIMIT" || { echo "cannot make the memory cgroup $MEMCG"; exit 1; }
 
@@ -339,8 +339,8 @@ cve_attack() {
   echo "  attack log: $(grep -m3 -E 'opened exe|result:' "$log" | tr '\n' '|')"
 }
 # a fresh copy of the runtime for an attack; restore_copy puts it back if the attack worked
-cve_copy() { mkdir -p "$(dirname "$1")"; rm -f "$1"; cp "$BIN/runwasm" "$1"; SUM=$(sha256sum < "$1"); }
-restore_copy() { [ "$(sha256sum < "$1")" = "$SUM" ] || { rm -f "$1"; cp "$BIN/runwasm" "$1"; }; }
+cve_copy() { mkdir -p "$(dirname "$1")"; rm -f "$1"; cp "$E2E_DIR/runwasm.pristine" "$1"; SUM=$(sha256sum < "$1"); }
+restore_copy() { [ "$(sha256sum < "$1")" = "$SUM" ] || { rm -f "$1"; cp "$E2E_DIR/runwasm.pristine" "$1"; }; }
 
 test_case "sealed binary: CVE-2019-5736 against runwasm under containerd's runc shim"
 CVE_BIN="$E2E_DIR/cve-runc/runwasm"; cve_copy "$CVE_BIN"
@@ -361,6 +361,18 @@ assert_rc 0 "attacker container"
 cve_attack "$E2E_DIR/cve-podman/out/attack.log" "$PCVE_BIN" sh -c '"$0" --runtime "$1" exec cv-pod /exploit.sh' "$P" "$PCVE_BIN"
 restore_copy "$PCVE_BIN"
 id=$(pod_id cv-pod); pcve rm -f -t 0 cv-pod >/dev/null 2>&1; [ -n "$id" ] && assert_clean "$id" "$POD_ROOT"
+
+test_case "sealed binary: CVE-2019-5736 against runwasm under its own shim"
+# the shim runs the runwasm beside it ($BIN/runwasm, this suite's copy); the shim itself
+# never enters a container, and must come out unchanged too
+SHIM_SUM=$(sha256sum < "$BIN/containerd-shim-runwasm-v1"); SUM=$(sha256sum < "$BIN/runwasm")
+mkdir -p "$E2E_DIR/cve-shim/out"
+run srun -d --mount "type=bind,src=$E2E_DIR/cve-shim/out,dst=/out,options=rbind:rw" "$ATTACKER" cv-shim
+assert_rc 0 "attacker container"
+cve_attack "$E2E_DIR/cve-shim/out/attack.log" "$BIN/runwasm" sh -c 'ctr -a "$0" -n "$1" task exec --exec-id x"$2" cv-shim /exploit.sh' "$SOCK" "$NS"
+assert_eq "$(sha256sum < "$BIN/containerd-shim-runwasm-v1")" "$SHIM_SUM" "sha256 of the shim after the attack"
+restore_copy "$BIN/runwasm"
+ctr_gone cv-shim; assert_clean cv-shim "$SHIM_ROOT"
 
 test_case "sealed binary: a Linux process in a Wasm container cannot reach the Wasm init's exe or memory"
 run srun -d --mount "type=bind,src=$HOSTBIN,dst=/hostbin,options=rbind:ro" "$WASM" sb-init /probe.wasm sleep 3600
