@@ -3,7 +3,8 @@
 # node, through the three ways a container reaches runwasm (containerd with runwasm's shim,
 # containerd's runc shim with `--runc-binary runwasm`, podman with `--runtime runwasm`) and
 # through the runwasm CLI itself. Every binary under attack is a COPY of the build's
-# (under $E2E_DIR/bin, $E2E_DIR/cve-*), so an attack that works cannot damage the build.
+# (under $E2E_DIR/containerd/bin and $E2E_DIR/cve-*), so an attack that works cannot damage
+# the build.
 #
 # What each case proves (a case FAILS when the attack works, and when the attack could not be
 # attempted at all: the probes print one line per route and a closing count):
