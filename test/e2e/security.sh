@@ -20,7 +20,7 @@
 #      in a spec given to the CLI, fails to create with an error naming the device;
 #      null/zero/full/random/urandom/tty stay allowed, and a Linux container keeps the disk;
 #      device nodes shipped in the rootfs (the disk, mem, kmsg) cannot be read by a module.
-#    exec of a Wasm module into a Linux container is refused (it would see that /proc).
+#    a Wasm module exec'd into a Linux container (whose /proc is real) is fenced in the same way.
 #  2 Sealed binary (CVE-2019-5736 class)
 #    an attacker as a Linux container's init catches the runtime entering the container
 #      (`ctr task exec`/`podman exec` of a `#!/proc/self/exe` script), reopens its
@@ -295,27 +295,25 @@ run pod run --name sb-pldev --device "$DISK" "$BUSYBOX" ls "$DISK"
 assert_rc 0 "podman: a Linux container with $DISK"
 pod_gone sb-pldev
 
-test_case "sandbox: exec of a Wasm module into a Linux container is refused"
+test_case "sandbox: a Wasm module exec'd into a Linux container is fenced in the same way"
+# the Linux container's /proc and /sys are real (its processes need them); the module's own
+# Landlock confinement must refuse every route all the same
 run srun -d --mount "type=bind,src=$FIXTURES/wasm-rootfs,dst=/w,options=rbind:ro" "$BUSYBOX" sb-lin sleep 3600
 assert_rc 0; wait_running sb-lin
 run ctr_ task exec --exec-id w1 sb-lin /w/probe.wasm escape
-assert_rc_not 0 "shim: exec of a module into a Linux container"
-assert_not_contains "$OUT" "escape:" "shim: output of a module exec'd into a Linux container"
-assert_eq "$(grep -c '^ESCAPED' <<<"$OUT")" 0 "shim: routes a module exec'd into a Linux container ESCAPED by"
-[ -n "$ERR" ] && _pass || _fail "shim: no error for a module exec'd into a Linux container"
+assert_escape "shim: a module exec'd into a Linux container"
+run ctr_ task exec --exec-id l1 sb-lin cat /proc/self/status
+assert_rc 0 "shim: the Linux container keeps its /proc"; assert_contains "$OUT" "State:"
 ctr_gone sb-lin; assert_clean sb-lin "$SHIM_ROOT"
 run rrun -d --mount "type=bind,src=$FIXTURES/wasm-rootfs,dst=/w,options=rbind:ro" "$BUSYBOX" sb-rlin sleep 3600
 assert_rc 0; wait_running sb-rlin
 run ctr_ task exec --exec-id w1 sb-rlin /w/probe.wasm escape
-assert_rc_not 0 "runc shim: exec of a module into a Linux container"
-assert_not_contains "$OUT" "escape:" "runc shim: output of a module exec'd into a Linux container"
+assert_escape "runc shim: a module exec'd into a Linux container"
 ctr_gone sb-rlin; assert_clean sb-rlin "$RROOT/$NS"
 run pod run -d --name sb-plin -v "$FIXTURES/wasm-rootfs:/w:ro" "$BUSYBOX" sleep 3600
 assert_rc 0
 run pod exec sb-plin /w/probe.wasm escape
-assert_rc_not 0 "podman: exec of a module into a Linux container"
-assert_not_contains "$OUT" "escape:" "podman: output of a module exec'd into a Linux container"
-[ -n "$ERR" ] && _pass || _fail "podman: no error for a module exec'd into a Linux container"
+assert_escape "podman: a module exec'd into a Linux container"
 pod_gone sb-plin
 
 ###################################################################### 2 Sealed binary
