@@ -10,7 +10,8 @@
 # Wasm image contents: /probe.wasm (p1 module), /probe-p2.wasm (p2 component), /hello.wasm
 # (from WAT), /reactor.wasm (valid, not a command), /bad.wasm (invalid), /large.wasm (a few
 # MB, generated), /etc/greeting.txt; for test/e2e/security.sh: /link-proc -> proc/self and
-# /abs-proc -> /proc/self (routes to procfs through the rootfs), /ro and /hostbin (mount points).
+# /abs-proc -> /proc/self, /rootlink -> . and /devlink -> dev (routes to procfs, the root and
+# /dev through the rootfs), /ro and /hostbin (mount points).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 OUT=$(realpath -m "${1:-$HERE/target/fixtures}")
@@ -36,6 +37,8 @@ wat2wasm "$OUT/large.wat" -o "$W/large.wasm"
 echo "hello from the rootfs" > "$W/etc/greeting.txt"
 ln -s proc/self "$W/link-proc"
 ln -s /proc/self "$W/abs-proc"
+ln -s . "$W/rootlink"
+ln -s dev "$W/devlink"
 mkdir -p "$W/ro" "$W/hostbin"
 "$HERE/scripts/mk-oci-image.py" "$W" runwasm-test/wasm:latest "$OUT/wasm.tar" \
     --entrypoint '["/probe.wasm"]' --cmd '["hello"]' --platform "$PLATFORM"

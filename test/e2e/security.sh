@@ -13,7 +13,8 @@
 #      no route from a module reaches procfs, sysfs, cgroupfs or mqueue: /proc/self/mem
 #      (rewriting the runtime's own native code), /proc/self/maps through `/./`, `/tmp/../`,
 #      `/etc/../proc/1/root`, relative and absolute symlinks in the rootfs, listings of /proc,
-#      /sys, /sys/fs/cgroup, /dev/mqueue: the probe prints 22 `refused` lines, no `ESCAPED`.
+#      /sys, /sys/fs/cgroup, /dev/mqueue, top-level links to the root and to /dev: the probe
+#      prints 25 `refused` lines, no `ESCAPED`.
 #    ro mount: writing into a `ro` bind mount by its own preopen and through the writable `/`
 #      (`/tmp/../ro/x`, `/./ro/x`, ...) fails, and the host directory is unchanged.
 #    devices: a Wasm container asking for a block device (the host's disk), or for /dev/mem
@@ -74,7 +75,7 @@ WASM=docker.io/runwasm-test/wasm:latest
 BUSYBOX=docker.io/runwasm-test/busybox:latest
 ATTACKER=docker.io/runwasm-test/attacker:latest
 HOSTBIN="$FIXTURES/hostbin"          # static busybox + attacker, bind-mounted at /hostbin
-ESC_ROUTES=22                        # routes `probe escape` tries
+ESC_ROUTES=25                        # routes `probe escape` tries
 RO_ROUTES=6                          # routes `probe ro-write` tries
 NONCE=$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
 

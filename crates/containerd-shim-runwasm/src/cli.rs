@@ -50,7 +50,14 @@ impl RunwasmCli {
             .ok()
             .and_then(|exe| Some(exe.canonicalize().ok()?.parent()?.join("runwasm")))
             .filter(|p| p.exists());
-        let binary = beside.unwrap_or_else(|| PathBuf::from("runwasm"));
+        let on_path = || {
+            std::env::split_paths(&std::env::var_os("PATH")?)
+                .map(|dir| dir.join("runwasm"))
+                .find(|p| p.is_file())
+        };
+        let binary = beside
+            .or_else(on_path)
+            .unwrap_or_else(|| PathBuf::from("runwasm"));
         // without one (no new mount API), runwasm seals itself
         let sealed = SealedBinary::of(&binary).ok().map(Arc::new);
         Self {

@@ -12,6 +12,8 @@ use nix::sys::signal::{self, SigHandler, Signal};
 use oci_spec::runtime::Spec;
 use runwasm_wasm::{PreparedWasm, WasiPlan};
 
+use crate::lsm::HostLsms;
+
 /// Runs a prepared Wasm program in-process, or hands a Linux process to `execve`.
 #[derive(Clone)]
 pub struct WorkloadExecutor {
@@ -26,6 +28,7 @@ struct WasmWorkload {
     artifact_fds: Vec<RawFd>,
     /// `--preserve-fds`: descriptors 3..3+N are the caller's, passed on as execve would.
     preserve_fds: i32,
+    lsms: HostLsms,
 }
 
 impl WorkloadExecutor {
@@ -35,12 +38,18 @@ impl WorkloadExecutor {
 
     /// `artifact_fds` are found in the runtime, before the container process is forked, and
     /// keep their numbers in it.
-    pub fn wasm(prepared: PreparedWasm, artifact_fds: Vec<RawFd>, preserve_fds: i32) -> Self {
+    pub fn wasm(
+        prepared: PreparedWasm,
+        artifact_fds: Vec<RawFd>,
+        preserve_fds: i32,
+        lsms: HostLsms,
+    ) -> Self {
         Self {
             wasm: Some(WasmWorkload {
                 prepared,
                 artifact_fds,
                 preserve_fds,
+                lsms,
             }),
         }
     }
@@ -57,9 +66,10 @@ impl Executor for WorkloadExecutor {
         };
         exit_on_termination_signals()?;
         reap_orphans()?;
+        // while the runtime's log is still open, so a failure reaches the caller
+        confine()?;
         close_runtime_fds(3 + wasm.preserve_fds.max(0), &wasm.artifact_fds);
         drop_capabilities_like_execve()?;
-        confine()?;
         // this process's `/` is the container's root: the module sees exactly that
         let code = wasm
             .prepared
@@ -72,32 +82,23 @@ impl Executor for WorkloadExecutor {
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
         match &self.wasm {
             // the module was read, compiled and linked before this process was created
-            Some(_) => confine_without_exec(spec),
+            Some(wasm) => lsm_without_exec(spec, wasm.lsms),
             None => DefaultExecutor {}.validate(spec),
         }
     }
 }
 
-/// What execve would have given the process, done in place since a module never execs:
-/// the process stops being dumpable (no other process of the container may open its
-/// `/proc/<pid>/{mem,fd,map_files}`, where the runtime's memory and the compile cache's
-/// artifact are), and the AppArmor profile applies now rather than at an exec that never
+/// What execve would have given the process for its security modules, done in place since
+/// a module never execs: the AppArmor profile applies now rather than at an exec that never
 /// comes. An SELinux label is only applied by execve, so it is refused rather than ignored.
-fn confine_without_exec(spec: &Spec) -> Result<(), ExecutorValidationError> {
+fn lsm_without_exec(spec: &Spec, lsms: HostLsms) -> Result<(), ExecutorValidationError> {
     let refuse = |why: String| {
         tracing::error!("{why}");
         ExecutorValidationError::ArgValidationError(why)
     };
-    // SAFETY: prctl with constant arguments.
-    if unsafe { nix::libc::prctl(nix::libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
-        return Err(refuse(format!(
-            "cannot make the Wasm process non-dumpable: {}",
-            std::io::Error::last_os_error()
-        )));
-    }
     let process = spec.process().as_ref();
     if let Some(profile) = process.and_then(|p| p.apparmor_profile().as_deref()) {
-        if crate::lsm::apparmor_enabled() && !profile.is_empty() {
+        if lsms.apparmor && !profile.is_empty() {
             crate::lsm::change_apparmor_profile(profile).map_err(|e| {
                 refuse(format!(
                     "cannot apply AppArmor profile {profile:?} to the Wasm process: {e}"
@@ -105,8 +106,7 @@ fn confine_without_exec(spec: &Spec) -> Result<(), ExecutorValidationError> {
             })?;
         }
     }
-    if process.and_then(|p| p.selinux_label().as_deref()).is_some() && crate::lsm::selinux_enabled()
-    {
+    if process.and_then(|p| p.selinux_label().as_deref()).is_some() && lsms.selinux {
         return Err(refuse(
             "SELinux process labels are applied by execve, which a Wasm process never calls: not supported".into(),
         ));
@@ -130,18 +130,33 @@ fn confine() -> Result<(), ExecutorError> {
 /// Does what `execve` would have done: closes the runtime's descriptors (its pipes and
 /// sockets, its log file). libcontainer's exec path waits for the exec-notify pipe to close,
 /// and a module must hold no host file. libcontainer has already made everything from
-/// `first` up close-on-exec; this closes them all but the artifact's, without /proc (which
-/// a Wasm container does not show).
+/// `first` up close-on-exec; this closes them all but the artifact's.
 fn close_runtime_fds(first: RawFd, keep: &[RawFd]) {
     let mut keep: Vec<RawFd> = keep.iter().copied().filter(|fd| *fd >= first).collect();
     keep.sort_unstable();
     let mut from = first as u32;
-    for fd in keep.into_iter().map(|fd| fd as u32).chain([u32::MAX]) {
-        if fd > from {
-            // SAFETY: closes descriptors this process no longer uses.
-            unsafe { nix::libc::close_range(from, fd - 1, 0) };
+    let mut closed_all = true;
+    for fd in keep.iter().map(|fd| *fd as u32).chain([u32::MAX]) {
+        // SAFETY: closes descriptors this process no longer uses.
+        if fd > from && unsafe { nix::libc::close_range(from, fd - 1, 0) } != 0 {
+            closed_all = false;
         }
         from = fd.saturating_add(1);
+    }
+    if closed_all {
+        return;
+    }
+    // close_range refused (an older seccomp profile): one at a time
+    let open: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    for fd in open
+        .into_iter()
+        .filter(|fd| *fd >= first && !keep.contains(fd))
+    {
+        let _ = nix::unistd::close(fd);
     }
 }
 

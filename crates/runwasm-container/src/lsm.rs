@@ -4,6 +4,23 @@
 use std::io::Write;
 use std::path::Path;
 
+/// The security modules of the host, read by the runtime before it enters the container
+/// (where securityfs is usually not mounted).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostLsms {
+    pub apparmor: bool,
+    pub selinux: bool,
+}
+
+impl HostLsms {
+    pub fn detect() -> Self {
+        Self {
+            apparmor: apparmor_enabled(),
+            selinux: selinux_enabled(),
+        }
+    }
+}
+
 /// AppArmor is loaded and enabled.
 pub fn apparmor_enabled() -> bool {
     std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")

@@ -14,7 +14,6 @@ use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxResources, Process, Spec};
 
 use crate::error::ContainerError;
-use crate::sandbox;
 use crate::state::{status_name, RuncState};
 use crate::workload::executor_for;
 
@@ -129,10 +128,6 @@ impl Runtime {
             opts.preserve_fds,
         )?;
         let wasm = executor.is_wasm();
-        if wasm {
-            sandbox::check_devices(&spec)?;
-            sandbox::check_mounts(&spec)?;
-        }
         tracing::debug!(id = %opts.id, wasm, "creating container");
         let container = ContainerBuilder::new(opts.id.clone(), SyscallType::default())
             .with_executor(executor)

@@ -12,6 +12,8 @@ use runwasm_wasm::{classify, limits, CompileLimits, FileId, ProcessView, WasmEng
 
 use crate::error::ContainerError;
 use crate::executor::WorkloadExecutor;
+use crate::lsm::HostLsms;
+use crate::sandbox;
 
 /// Chooses how `process` runs in a container whose root filesystem is at `root` (as this
 /// process sees it), whose annotations and resources come from `spec`; `preserve_fds` is
@@ -33,14 +35,37 @@ pub fn executor_for(
         Workload::Linux => Ok(WorkloadExecutor::linux()),
         Workload::Wasm(entry) => {
             tracing::debug!(module = %entry.container_path.display(), "wasm workload");
+            sandbox::check_devices(spec)?;
+            sandbox::check_mounts(spec)?;
+            sandbox::check_landlock()?;
+            // from here on, and in every process forked from here, no other process of the
+            // container may open our /proc/<pid>/{mem,fd,map_files}: the artifact's fd is
+            // open from the prepare below to the end of the Wasm process
+            make_non_dumpable()?;
             let mut engine = WasmEngine::new(Some(&CompileCache::base_dir_from_env()))?;
             engine.isolate_compiles(compile_limits(spec));
             let name = entry.container_path.display().to_string();
             let prepared = engine.prepare(&entry.bytes, &name)?;
             let artifact_fds = prepared.artifact().map(fds_of).unwrap_or_default();
-            Ok(WorkloadExecutor::wasm(prepared, artifact_fds, preserve_fds))
+            Ok(WorkloadExecutor::wasm(
+                prepared,
+                artifact_fds,
+                preserve_fds,
+                HostLsms::detect(),
+            ))
         }
     }
+}
+
+fn make_non_dumpable() -> Result<(), ContainerError> {
+    // SAFETY: prctl with constant arguments.
+    if unsafe { nix::libc::prctl(nix::libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+        return Err(ContainerError::Io {
+            path: "prctl(PR_SET_DUMPABLE)".into(),
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    Ok(())
 }
 
 /// A compile gets the container's memory limit (or the runtime's default when it sets none)

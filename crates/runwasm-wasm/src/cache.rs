@@ -178,8 +178,8 @@ impl CompileCache {
                 continue;
             }
             tracing::info!(artifact = %path.display(), "compile cache over its quota; evicting");
-            let _ = fs::remove_file(path.with_extension(DIGEST_EXT));
             if fs::remove_file(&path).is_ok() {
+                let _ = fs::remove_file(path.with_extension(DIGEST_EXT));
                 total -= len;
             }
         }

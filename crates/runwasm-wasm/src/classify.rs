@@ -204,7 +204,10 @@ pub fn classify_with_limit(
         Some("wasm") | Some("wat")
     );
     let st = fstat(file.as_raw_fd()).map_err(|e| read_err(e.into()))?;
-    let regular = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG;
+    let on_kernel_fs = nix::sys::statfs::fstatfs(&file)
+        .is_ok_and(|fs| crate::kernelfs::is_kernel_fs_magic(fs.filesystem_type().0));
+    let regular =
+        SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFREG && !on_kernel_fs;
     if !regular {
         // execve refuses it with the error runc users know; Wasm cannot read it
         return match policy {
@@ -213,7 +216,7 @@ pub fn classify_with_limit(
             _ => Ok(Workload::Linux),
         };
     }
-    let mut file = File::from(file);
+    let mut file = reopen_for_reading(&file).map_err(read_err)?;
     let mut head = Vec::with_capacity(WASM_MAGIC.len());
     (&mut file)
         .take(WASM_MAGIC.len() as u64)
@@ -246,7 +249,7 @@ pub fn classify_with_limit(
     let mut bytes = head;
     bytes.reserve(size as usize);
     // bounded even if the file grows after fstat
-    file.take(limit + 1 - bytes.len() as u64)
+    file.take((limit + 1).saturating_sub(bytes.len() as u64))
         .read_to_end(&mut bytes)
         .map_err(read_err)?;
     if bytes.len() as u64 > limit {
@@ -278,11 +281,12 @@ fn open_root(root: &Path) -> Result<OwnedFd, ClassifyError> {
     })
 }
 
-/// Opens `path` (absolute, inside the container) beneath `root`, the kernel resolving it.
-/// `O_NONBLOCK` keeps a FIFO from blocking the open; `None` when nothing is there.
+/// Opens `path` (absolute, inside the container) beneath `root`, the kernel resolving it,
+/// as `O_PATH` (nothing is read, no device or FIFO acts on the open); `None` when nothing is
+/// there.
 pub fn open_in_root(root: &OwnedFd, path: &Path) -> Result<Option<OwnedFd>, std::io::Error> {
     let how = OpenHow::new()
-        .flags(OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NOCTTY | OFlag::O_NONBLOCK)
+        .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
         .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
     match openat2(root.as_raw_fd(), path, how) {
         Ok(fd) => {
@@ -294,6 +298,13 @@ pub fn open_in_root(root: &OwnedFd, path: &Path) -> Result<Option<OwnedFd>, std:
         Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => Ok(None),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Reopens for reading the file an `O_PATH` descriptor holds, once it is known to be a
+/// regular file on a filesystem that stores data (never procfs or sysfs, whose reads can
+/// act, nor a device).
+fn reopen_for_reading(fd: &OwnedFd) -> std::io::Result<File> {
+    File::open(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
 fn path_var(env: &[String]) -> &str {

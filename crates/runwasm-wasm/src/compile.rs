@@ -32,10 +32,12 @@ pub enum CompileError {
     /// The module itself is wrong: the compiler's message.
     #[error("{0}")]
     Invalid(String),
-    #[error("exceeded its memory limit of {0} bytes (the container's memory limit)")]
+    #[error("exceeded its memory limit of {0} bytes")]
     Memory(u64),
     #[error("took longer than {0:?}")]
     Timeout(Duration),
+    #[error("produced more than {0} bytes")]
+    TooLarge(u64),
     #[error("failed: {0}")]
     Failed(String),
 }
@@ -65,7 +67,7 @@ pub fn compile_in_child(
         }
         ForkResult::Parent { child } => {
             drop(writer);
-            let outcome = read_until(reader, Instant::now() + limits.timeout);
+            let outcome = read_until(reader, Instant::now() + limits.timeout, limits);
             if outcome.is_err() {
                 let _ = kill(child, Signal::SIGKILL);
             }
@@ -112,41 +114,48 @@ fn child(
     }
 }
 
-/// Reads the whole pipe, or gives up at `deadline`.
-fn read_until(reader: OwnedFd, deadline: Instant) -> Result<Vec<u8>, ()> {
+/// Reads the whole pipe, at most `limits.memory` bytes, or gives up at `deadline`.
+fn read_until(
+    reader: OwnedFd,
+    deadline: Instant,
+    limits: &CompileLimits,
+) -> Result<Vec<u8>, CompileError> {
     let mut out = Vec::new();
     let mut file = std::fs::File::from(reader);
     let mut buf = vec![0u8; 1 << 16];
+    let failed =
+        |e: &dyn std::fmt::Display| CompileError::Failed(format!("reading the artifact: {e}"));
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
         if left.is_zero() {
-            return Err(());
+            return Err(CompileError::Timeout(limits.timeout));
         }
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
         let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, PollTimeout::from(ms)) {
             Ok(0) | Err(nix::Error::EINTR) => continue,
             Ok(_) => {}
-            Err(_) => return Err(()),
+            Err(e) => return Err(failed(&e)),
         }
         match file.read(&mut buf) {
             Ok(0) => return Ok(out),
             Ok(n) => out.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return Err(()),
+            Err(e) => return Err(failed(&e)),
+        }
+        if out.len() as u64 > limits.memory {
+            return Err(CompileError::TooLarge(limits.memory));
         }
     }
 }
 
 fn interpret(
-    outcome: Result<Vec<u8>, ()>,
+    outcome: Result<Vec<u8>, CompileError>,
     status: WaitStatus,
     child: Pid,
     limits: &CompileLimits,
 ) -> Result<Vec<u8>, CompileError> {
-    let Ok(mut out) = outcome else {
-        return Err(CompileError::Timeout(limits.timeout));
-    };
+    let mut out = outcome?;
     match status {
         WaitStatus::Exited(_, 0) if out.first() == Some(&OK) => {
             out.remove(0);
@@ -156,10 +165,8 @@ fn interpret(
             String::from_utf8_lossy(&out[1..]).into_owned(),
         )),
         WaitStatus::Signaled(_, Signal::SIGXCPU, _) => Err(CompileError::Timeout(limits.timeout)),
-        // an allocation the limit refused: Rust aborts, or the stack/heap cannot grow
-        WaitStatus::Signaled(_, Signal::SIGABRT | Signal::SIGSEGV | Signal::SIGBUS, _) => {
-            Err(CompileError::Memory(limits.memory))
-        }
+        // an allocation the limit refused: Rust's allocator aborts
+        WaitStatus::Signaled(_, Signal::SIGABRT, _) => Err(CompileError::Memory(limits.memory)),
         other => Err(CompileError::Failed(format!(
             "the compiler process {child} ended with {other:?}"
         ))),

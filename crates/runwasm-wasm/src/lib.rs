@@ -8,6 +8,7 @@ pub mod cache;
 pub mod classify;
 pub mod compile;
 pub mod engine;
+pub mod kernelfs;
 pub mod limits;
 pub mod wasi;
 

@@ -119,10 +119,13 @@ fn escape() {
         "/proc/sys/kernel/core_pattern",
         "/sys/kernel/uevent_seqnum",
         "/tmp/../sys/kernel/uevent_seqnum",
+        // top-level links to the root and to /dev: granting what they lead to would grant all
+        "/rootlink/proc/self/maps",
+        "/rootlink/sys/kernel/uevent_seqnum",
     ] {
         report(&format!("read {path}"), read_head(path));
     }
-    for path in ["/proc", "/sys", "/sys/fs/cgroup", "/./proc/self/fd", "/dev/mqueue"] {
+    for path in ["/proc", "/sys", "/sys/fs/cgroup", "/./proc/self/fd", "/dev/mqueue", "/devlink/pts"] {
         report(&format!("list {path}"), list_nonempty(path));
     }
     // a message queue is created by creating a file in an mqueue mount
