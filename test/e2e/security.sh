@@ -553,14 +553,11 @@ umount "$E2E_DIR/cache-full" "$E2E_DIR/cache-ro"
 ########################################################################## 4 Entrypoint
 test_case "entrypoint: symlink swaps during 300 execs never reach a host file"
 SECRET=/tmp/secret-$NONCE.wasm
-unique_module "$E2E_DIR/secret" secret "HOST-SECRET-$NONCE"; cp "$E2E_DIR/secret/secret.wasm" "$SECRET"
-BR=$(direct_bundle race '["/probe.wasm","sleep","3600"]')
-mkdir -p "$BR/rootfs/app"; cp "$FIXTURES/wasm-rootfs/hello.wasm" "$BR/rootfs/app/real.wasm"
-cp "$BR/rootfs/app/real.wasm" "$BR/rootfs/app/x.wasm"
-rw create --bundle "$BR" en-race >"$E2E_DIR/race-init.log" 2>&1 </dev/null; rc_create=$?
-rw start en-race >/dev/null 2>&1
-assert_eq "$rc_create" 0 "create of the race container"
-python3 - "$BR/rootfs/app" "$SECRET" "$E2E_DIR/race.stop" <<'PY' &
+# start_swapper APP: until $E2E_DIR/race.stop exists, swaps APP/x.wasm between the module
+# APP/real.wasm and symlinks to the host's $SECRET (relative, absolute, via /proc/self/root);
+# its pid is in $swapper
+start_swapper() {
+  python3 - "$1" "$SECRET" "$E2E_DIR/race.stop" <<'PY' &
 import os, sys
 app, secret, stop = sys.argv[1:]
 targets = ["../../../../../../" + secret.lstrip("/"), secret, "/proc/self/root" + secret]
@@ -570,7 +567,16 @@ while not os.path.exists(stop):
     os.symlink(targets[i % len(targets)], f"{app}/.lnk"); os.rename(f"{app}/.lnk", f"{app}/x.wasm")
     i += 1
 PY
-swapper=$!
+  swapper=$!
+}
+unique_module "$E2E_DIR/secret" secret "HOST-SECRET-$NONCE"; cp "$E2E_DIR/secret/secret.wasm" "$SECRET"
+BR=$(direct_bundle race '["/probe.wasm","sleep","3600"]')
+mkdir -p "$BR/rootfs/app"; cp "$FIXTURES/wasm-rootfs/hello.wasm" "$BR/rootfs/app/real.wasm"
+cp "$BR/rootfs/app/real.wasm" "$BR/rootfs/app/x.wasm"
+rw create --bundle "$BR" en-race >"$E2E_DIR/race-init.log" 2>&1 </dev/null; rc_create=$?
+rw start en-race >/dev/null 2>&1
+assert_eq "$rc_create" 0 "create of the race container"
+start_swapper "$BR/rootfs/app"
 : > "$E2E_DIR/race.out"; ok=0; bad=0
 for i in $(seq 1 300); do
   if rw exec en-race /app/x.wasm >>"$E2E_DIR/race.out" 2>&1; then ok=$((ok + 1)); else bad=$((bad + 1)); fi
@@ -589,17 +595,7 @@ BC=$(direct_bundle crace '["/app/x.wasm"]')
 mkdir -p "$BC/rootfs/app"; cp "$FIXTURES/wasm-rootfs/hello.wasm" "$BC/rootfs/app/real.wasm"
 cp "$BC/rootfs/app/real.wasm" "$BC/rootfs/app/x.wasm"
 rm -f "$E2E_DIR/race.stop"
-python3 - "$BC/rootfs/app" "$SECRET" "$E2E_DIR/race.stop" <<'PY' &
-import os, sys
-app, secret, stop = sys.argv[1:]
-targets = ["../../../../../../" + secret.lstrip("/"), secret, "/proc/self/root" + secret]
-i = 0
-while not os.path.exists(stop):
-    os.link(f"{app}/real.wasm", f"{app}/.real"); os.rename(f"{app}/.real", f"{app}/x.wasm")
-    os.symlink(targets[i % len(targets)], f"{app}/.lnk"); os.rename(f"{app}/.lnk", f"{app}/x.wasm")
-    i += 1
-PY
-swapper=$!
+start_swapper "$BC/rootfs/app"
 : > "$E2E_DIR/crace.out"; ok=0; bad=0
 for i in $(seq 1 60); do
   if rw run --bundle "$BC" "en-crace-$i" >>"$E2E_DIR/crace.out" 2>&1 </dev/null; then ok=$((ok + 1)); else bad=$((bad + 1)); fi

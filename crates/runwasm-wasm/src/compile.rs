@@ -45,6 +45,14 @@ pub enum CompileError {
 const OK: u8 = 0;
 const INVALID: u8 = 1;
 
+/// Compiles `bytes` into a serialized artifact, in this process.
+pub fn precompile(engine: &Engine, bytes: &[u8], kind: WasmKind) -> wasmtime::Result<Vec<u8>> {
+    match kind {
+        WasmKind::Module => engine.precompile_module(bytes),
+        WasmKind::Component => engine.precompile_component(bytes),
+    }
+}
+
 /// Compiles `bytes` into a serialized artifact in a child process under `limits`.
 pub fn compile_in_child(
     engine: &Engine,
@@ -96,10 +104,7 @@ fn child(
     {
         return 3;
     }
-    let compiled = match kind {
-        WasmKind::Module => engine.precompile_module(bytes),
-        WasmKind::Component => engine.precompile_component(bytes),
-    };
+    let compiled = precompile(engine, bytes, kind);
     let mut out = std::fs::File::from(writer);
     let written = match compiled {
         Ok(artifact) => out.write_all(&[OK]).and_then(|()| out.write_all(&artifact)),

@@ -25,7 +25,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::cache::{CacheError, CacheKey, CompileCache};
 use crate::classify::{is_wasm_binary, WasmKind};
-use crate::compile::{compile_in_child, CompileLimits};
+use crate::compile::{compile_in_child, precompile, CompileError, CompileLimits};
 use crate::wasi::WasiPlan;
 
 pub const EXIT_TRAP: i32 = 134;
@@ -141,56 +141,35 @@ impl WasmEngine {
                 }
             }
         }
-        let Some(limits) = &self.compile_limits else {
-            return self.compile_here::<T>(bytes, kind, name, &key);
-        };
-        let artifact = compile_in_child(&self.engine, bytes, kind, limits).map_err(|e| {
-            use crate::compile::CompileError;
-            match e {
-                CompileError::Invalid(reason) => invalid_reason(kind, name, bytes, reason),
-                other => EngineError::CompileLimit {
-                    kind: kind_name(kind),
-                    path: name.to_string(),
-                    reason: other.to_string(),
-                },
-            }
-        })?;
+        let artifact = self.compile(bytes, kind, name)?;
+        // map the stored copy so every container shares the same page-cache pages
         if let Some(stored) = self.store(&key, &artifact) {
-            if let Ok(mapped) = T::deserialize_verified(&self.engine, &stored) {
-                return Ok((mapped, Some(stored)));
+            match T::deserialize_verified(&self.engine, &stored) {
+                Ok(mapped) => return Ok((mapped, Some(stored))),
+                Err(e) => tracing::warn!("cannot map new artifact: {e:#}"),
             }
         }
-        // SAFETY: the artifact was just produced by this engine's compiler (in our child).
+        // SAFETY: the artifact was just produced by this engine's compiler.
         let compiled = unsafe { T::deserialize_bytes(&self.engine, &artifact) }
             .map_err(|e| invalid(kind, name, bytes, e))?;
         Ok((compiled, None))
     }
 
-    /// Compiles in this process (no limits asked for), storing the artifact when possible.
-    fn compile_here<T: Precompile>(
-        &self,
-        bytes: &[u8],
-        kind: WasmKind,
-        name: &str,
-        key: &CacheKey,
-    ) -> Result<(T, Option<File>), EngineError> {
-        let compiled =
-            T::compile(&self.engine, bytes).map_err(|e| invalid(kind, name, bytes, e))?;
-        if self.cache.is_some() {
-            match compiled.serialize() {
-                // map the stored copy so every container shares the same page-cache pages
-                Ok(artifact) => {
-                    if let Some(stored) = self.store(key, &artifact) {
-                        match T::deserialize_verified(&self.engine, &stored) {
-                            Ok(mapped) => return Ok((mapped, Some(stored))),
-                            Err(e) => tracing::warn!("cannot map new artifact: {e:#}"),
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!("cannot serialize compiled module: {e:#}"),
-            }
-        }
-        Ok((compiled, None))
+    /// The serialized artifact of `bytes`: compiled in a bounded child when limits were
+    /// asked for, here otherwise. A compile error is reported as an invalid module.
+    fn compile(&self, bytes: &[u8], kind: WasmKind, name: &str) -> Result<Vec<u8>, EngineError> {
+        let Some(limits) = &self.compile_limits else {
+            return precompile(&self.engine, bytes, kind)
+                .map_err(|e| invalid(kind, name, bytes, e));
+        };
+        compile_in_child(&self.engine, bytes, kind, limits).map_err(|e| match e {
+            CompileError::Invalid(reason) => invalid_reason(kind, name, bytes, reason),
+            other => EngineError::CompileLimit {
+                kind: kind_name(kind),
+                path: name.to_string(),
+                reason: other.to_string(),
+            },
+        })
     }
 
     /// Stores an artifact; a full disk or an unwritable cache only costs the next start.
@@ -205,8 +184,6 @@ impl WasmEngine {
 
 /// What the cache needs from a compiled module or component.
 trait Precompile: Sized {
-    fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self>;
-    fn serialize(&self) -> wasmtime::Result<Vec<u8>>;
     /// Maps an artifact file that [`CompileCache::lookup`] verified or that we just stored.
     fn deserialize_verified(engine: &Engine, file: &File) -> wasmtime::Result<Self>;
     /// Loads an artifact this engine's compiler just produced.
@@ -219,12 +196,6 @@ fn fd_path(file: &File) -> String {
 }
 
 impl Precompile for Module {
-    fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
-        Module::new(engine, bytes)
-    }
-    fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
-        Module::serialize(self)
-    }
     fn deserialize_verified(engine: &Engine, file: &File) -> wasmtime::Result<Self> {
         // SAFETY: the file is the one whose digest matched (or that we just wrote), in our
         // own cache that only we may write.
@@ -237,12 +208,6 @@ impl Precompile for Module {
 }
 
 impl Precompile for Component {
-    fn compile(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Self> {
-        Component::new(engine, bytes)
-    }
-    fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
-        Component::serialize(self)
-    }
     fn deserialize_verified(engine: &Engine, file: &File) -> wasmtime::Result<Self> {
         // SAFETY: as for modules; components take a path, so the verified fd is reopened.
         unsafe { Component::deserialize_file(engine, fd_path(file)) }
