@@ -2,6 +2,7 @@
 # Builds the test programs in test/ (Rust for wasm32-wasip1/-wasip2, WAT, C) and packs them
 # into image tarballs under OUT (default target/fixtures):
 #   wasm.tar     runwasm-test/wasm:latest   Wasm programs + a rootfs file, entrypoint /probe.wasm
+#   wasm-wasi.tar runwasm-test/wasm:wasi    the same, platform wasi/wasm (Docker >= 24)
 #   busybox.tar  runwasm-test/busybox:latest  static busybox (the Linux comparator)
 #   pause.tar    runwasm-test/pause:latest    a static pause for pod sandboxes
 #   attacker.tar runwasm-test/attacker:latest the CVE-2019-5736 attacker (test/images/attacker.c)
@@ -42,6 +43,9 @@ ln -s dev "$W/devlink"
 mkdir -p "$W/ro" "$W/hostbin"
 "$HERE/scripts/mk-oci-image.py" "$W" runwasm-test/wasm:latest "$OUT/wasm.tar" \
     --entrypoint '["/probe.wasm"]' --cmd '["hello"]' --platform "$PLATFORM"
+# the same image as Docker documents Wasm images: platform wasi/wasm
+"$HERE/scripts/mk-oci-image.py" "$W" runwasm-test/wasm:wasi "$OUT/wasm-wasi.tar" \
+    --entrypoint '["/probe.wasm"]' --cmd '["hello"]' --platform wasi/wasm
 
 B="$OUT/busybox-rootfs"; rm -rf "$B"; mkdir -p "$B"/{bin,dev,proc,sys,tmp,etc}
 cp /bin/busybox "$B/bin/busybox"

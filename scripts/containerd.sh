@@ -1,20 +1,53 @@
 #!/usr/bin/env bash
-# A private containerd (Debian's 1.6) for tests, demos and benchmarks; all state under DIR.
+# A private containerd for tests, demos and benchmarks; all state under DIR.
 # usage: containerd.sh {start|stop} DIR
 #   start: writes DIR/config.toml, starts containerd with DIR/bin first on its PATH (where
 #          containerd-shim-runwasm-v1 is found), waits for its socket, records DIR/containerd.pid
 #   stop:  kills every task of the instance, stops containerd by its PID, reaps leftover
 #          shims of this instance and unmounts whatever is still mounted under DIR
 # After start: ctr -a DIR/containerd.sock ...
-# Env: RUNWASM_BIN (the runwasm binary, used as the CRI runtime "runwasm-runc"),
+# Env: CONTAINERD_ENGINE (containerd-1.6, Debian 12's, the default; containerd-1.7 or
+#      containerd-2.1, fetched by scripts/engines.sh: config version 2 for 1.x, 3 for 2.x),
+#      RUNWASM_BIN (the runwasm binary, used as the CRI runtime "runwasm-runc"),
 #      SANDBOX_IMAGE (default docker.io/runwasm-test/pause:latest).
+# The engine's binaries (containerd, ctr, its runc shim) are linked into DIR/bin, so
+# DIR/bin/ctr is the client that matches the daemon.
 set -euo pipefail
 cmd=${1:?usage: containerd.sh start|stop DIR}; DIR=$(realpath -m "${2:?DIR}")
 SOCK="$DIR/containerd.sock"
+# stop uses the engine that start recorded
+[ -z "${CONTAINERD_ENGINE:-}" ] && [ -f "$DIR/engine" ] && CONTAINERD_ENGINE=$(cat "$DIR/engine")
+ENGINE=${CONTAINERD_ENGINE:-containerd-1.6}
+ENGINE_BIN=$("$(dirname "$0")/engines.sh" bin "$ENGINE")
+[ -x "$ENGINE_BIN/containerd" ] || { echo "$ENGINE is not installed: run scripts/engines.sh fetch (make deps)" >&2; exit 1; }
+ctr() { "$ENGINE_BIN/ctr" "$@"; }
+
+# the runtimes every CRI config offers: runc, runwasm's shim v2, runwasm under the runc shim
+# (docs/integrations/kubernetes.md shows the same sections)
+cri_runtimes() {  # cri_runtimes SECTION
+  cat <<TOML
+      [$1.runtimes.runc]
+        runtime_type = "io.containerd.runc.v2"
+      # runwasm's own shim v2, found on containerd's PATH
+      [$1.runtimes.runwasm]
+        runtime_type = "io.containerd.runwasm.v1"
+        pod_annotations = ["module.wasm.image/variant", "run.oci.handler"]
+      # runwasm through containerd's runc shim
+      [$1.runtimes.runwasm-runc]
+        runtime_type = "io.containerd.runc.v2"
+        pod_annotations = ["module.wasm.image/variant", "run.oci.handler"]
+        [$1.runtimes.runwasm-runc.options]
+          BinaryName = "${RUNWASM_BIN:-/usr/local/bin/runwasm}"
+          Root = "$DIR/runwasm-cri"
+TOML
+}
 
 write_config() {
   mkdir -p "$DIR"/{root,state,opt,bin,log,fifo,runc-cri,cni/bin,cni/net.d}
-  cat > "$DIR/config.toml" <<TOML
+  local sandbox=${SANDBOX_IMAGE:-docker.io/runwasm-test/pause:latest}
+  case $ENGINE in
+  containerd-1.*)
+    cat > "$DIR/config.toml" <<TOML
 version = 2
 root = "$DIR/root"
 state = "$DIR/state"
@@ -31,7 +64,7 @@ oom_score = 0
   [plugins."io.containerd.internal.v1.opt"]
     path = "$DIR/opt"
   [plugins."io.containerd.grpc.v1.cri"]
-    sandbox_image = "${SANDBOX_IMAGE:-docker.io/runwasm-test/pause:latest}"
+    sandbox_image = "$sandbox"
     netns_mounts_under_state_dir = true
     # no CAP_SYS_RESOURCE on some hosts: the pause container's oom_score_adj=-998 would fail
     restrict_oom_score_adj = true
@@ -43,20 +76,46 @@ oom_score = 0
     [plugins."io.containerd.grpc.v1.cri".containerd]
       snapshotter = "overlayfs"
       default_runtime_name = "runc"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-        runtime_type = "io.containerd.runc.v2"
-      # runwasm's own shim v2, found on containerd's PATH (docs/integrations/kubernetes.md)
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runwasm]
-        runtime_type = "io.containerd.runwasm.v1"
-        pod_annotations = ["module.wasm.image/variant", "run.oci.handler"]
-      # runwasm through containerd's runc shim (docs/integrations/containerd.md)
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runwasm-runc]
-        runtime_type = "io.containerd.runc.v2"
-        pod_annotations = ["module.wasm.image/variant", "run.oci.handler"]
-        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runwasm-runc.options]
-          BinaryName = "${RUNWASM_BIN:-/usr/local/bin/runwasm}"
-          Root = "$DIR/runwasm-cri"
+$(cri_runtimes 'plugins."io.containerd.grpc.v1.cri".containerd')
 TOML
+    ;;
+  *)
+    cat > "$DIR/config.toml" <<TOML
+version = 3
+root = "$DIR/root"
+state = "$DIR/state"
+oom_score = 0
+
+[grpc]
+  address = "$SOCK"
+[ttrpc]
+  address = "$SOCK.ttrpc"
+[debug]
+  level = "${CONTAINERD_LOG_LEVEL:-info}"
+
+[plugins]
+  [plugins.'io.containerd.internal.v1.opt']
+    path = "$DIR/opt"
+  [plugins.'io.containerd.cri.v1.images']
+    snapshotter = "overlayfs"
+    [plugins.'io.containerd.cri.v1.images'.pinned_images]
+      sandbox = "$sandbox"
+  [plugins.'io.containerd.grpc.v1.cri']
+    stream_server_address = "127.0.0.1"
+    stream_server_port = "0"
+  [plugins.'io.containerd.cri.v1.runtime']
+    netns_mounts_under_state_dir = true
+    # no CAP_SYS_RESOURCE on some hosts: the pause container's oom_score_adj=-998 would fail
+    restrict_oom_score_adj = true
+    [plugins.'io.containerd.cri.v1.runtime'.cni]
+      bin_dirs = ["$DIR/cni/bin"]
+      conf_dir = "$DIR/cni/net.d"
+    [plugins.'io.containerd.cri.v1.runtime'.containerd]
+      default_runtime_name = "runc"
+$(cri_runtimes "plugins.'io.containerd.cri.v1.runtime'.containerd")
+TOML
+    ;;
+  esac
 }
 
 # alive PID: running and not a zombie (a reparented process may wait long to be reaped)
@@ -68,12 +127,14 @@ start)
   if [ -f "$DIR/containerd.pid" ] && alive "$(cat "$DIR/containerd.pid")"; then
     echo "containerd already running (pid $(cat "$DIR/containerd.pid"))"; exit 0
   fi
-  PATH="$DIR/bin:$PATH" setsid containerd --config "$DIR/config.toml" \
+  echo "$ENGINE" > "$DIR/engine"
+  for f in containerd ctr containerd-shim-runc-v2; do ln -sf "$ENGINE_BIN/$f" "$DIR/bin/$f"; done
+  PATH="$DIR/bin:$PATH" setsid "$ENGINE_BIN/containerd" --config "$DIR/config.toml" \
       >"$DIR/log/containerd.log" 2>&1 </dev/null &
   echo $! > "$DIR/containerd.pid"
   for _ in $(seq 1 100); do ctr -a "$SOCK" version >/dev/null 2>&1 && break; sleep 0.1; done
   ctr -a "$SOCK" version >/dev/null || { echo "containerd did not start:"; tail -20 "$DIR/log/containerd.log"; exit 1; }
-  echo "containerd $(ctr -a "$SOCK" version | awk '/Server/{s=1} s&&/Version/{print $2; exit}') pid $(cat "$DIR/containerd.pid") at $SOCK"
+  echo "$ENGINE: containerd $(ctr -a "$SOCK" version | awk '/Server/{s=1} s&&/Version/{print $2; exit}') pid $(cat "$DIR/containerd.pid") at $SOCK"
   ;;
 stop)
   if [ -f "$DIR/containerd.pid" ]; then
@@ -97,5 +158,5 @@ stop)
   for p in $(pgrep -f "containerd-shim.* -address $SOCK" || true); do kill -9 "$p" 2>/dev/null || true; done
   awk -v d="$DIR/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
   ;;
-*) sed -n 2,12p "$0"; exit 2 ;;
+*) sed -n 2,14p "$0"; exit 2 ;;
 esac

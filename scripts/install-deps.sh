@@ -27,3 +27,5 @@ installed=$(rustup target list --installed)
 for t in wasm32-wasip1 wasm32-wasip2; do
   grep -qx "$t" <<<"$installed" || rustup target add "$t"
 done
+# today's engines (containerd 1.7 / 2.1, Docker 26 / 28) beside Debian 12's, cached in .deps
+"$(dirname "$0")/engines.sh" fetch
