@@ -143,9 +143,7 @@ run piped exec -i w-long /probe.wasm stdin
 assert_rc 0; assert_eq "$OUT" "stdin: piped text" "docker exec -i"
 run D stats --no-stream --format '{{.MemUsage}}' w-long
 assert_rc 0 "docker stats"
-usage=${OUT%% / *}
-[[ "$usage" =~ ^[0-9.]+[KMG]i?B$ ]] && [[ ! "$usage" =~ ^0(\.0+)?[KMG]?i?B$ ]] && _pass \
-  || _fail "docker stats memory usage is not a non-zero size: '$OUT'"
+[[ "$OUT" =~ ^[0-9.]*[1-9][0-9.]*[KMGT]?i?B\ / ]] && _pass || _fail "docker stats memory usage is not a non-zero size: '$OUT'"
 start=$(date +%s)
 run D stop -t 20 w-long
 assert_rc 0; took=$(( $(date +%s) - start ))
@@ -163,12 +161,22 @@ run D logs w-both
 assert_rc 0; assert_eq "$OUT" "to stdout" "docker logs stdout"; assert_eq "$ERR" "to stderr" "docker logs stderr"
 rm_gone w-both
 
-test_case "$DOCKER_ENGINE: --memory: stats show the limit, a module allocating past it is OOM-killed"
-run D run -d --name w-mem "${WASM_RT[@]}" --memory 64m "$WASM" sleep 3600
+test_case "$DOCKER_ENGINE: docker stats of a busy wasm container under --memory 64m: usage, limit, CPU"
+run D run -d --name w-stats "${WASM_RT[@]}" --memory 64m "$WASM" loop
 assert_rc 0
-run D stats --no-stream --format '{{.MemUsage}}' w-mem
-assert_rc 0; assert_contains "$OUT" " / 64MiB" "docker stats limit of a --memory 64m container"
-D rm -f w-mem >/dev/null
+sleep 2   # docker stats --no-stream computes CPU % between two samples of a running container
+run D stats --no-stream --format '{{.MemUsage}} | {{.CPUPerc}}' w-stats
+assert_rc 0 "docker stats"
+usage=0 limit="" cpu=0
+if [[ "$OUT" =~ ^([0-9.]+)[KMGT]?i?B\ /\ ([^ ]+)\ \|\ ([0-9.]+)%$ ]]; then
+  usage=${BASH_REMATCH[1]} limit=${BASH_REMATCH[2]} cpu=${BASH_REMATCH[3]}; _pass
+else _fail "docker stats output: '$OUT'"; fi
+[[ "$usage" =~ [1-9] ]] && _pass || _fail "docker stats memory usage is zero: '$OUT'"
+assert_eq "$limit" "64MiB" "docker stats memory limit of a --memory 64m container ('$OUT')"
+[[ "$cpu" =~ [1-9] ]] && _pass || _fail "docker stats CPU % of a module in a busy loop is zero: '$OUT'"
+id=$(cid w-stats); D rm -f w-stats >/dev/null; assert_gone "$id"
+
+test_case "$DOCKER_ENGINE: --memory: a module allocating past it is OOM-killed"
 run D run --name w-oom "${WASM_RT[@]}" --memory 64m "$WASM" alloc 256
 assert_rc 137 "module allocating 256 MiB under --memory 64m"
 assert_not_contains "$OUT" "allocated"
@@ -195,7 +203,7 @@ assert_rc 0
 run D exec l-long sh -c 'echo exec in linux; exit 6'
 assert_rc 6 "docker exec (linux)"; assert_contains "$OUT" "exec in linux"
 run D stats --no-stream --format '{{.MemUsage}}' l-long
-assert_rc 0; [[ ! "${OUT%% / *}" =~ ^0(\.0+)?[KMG]?i?B$ ]] && [ -n "$OUT" ] && _pass || _fail "docker stats of a linux container: '$OUT'"
+assert_rc 0; [[ "$OUT" =~ ^[0-9.]*[1-9][0-9.]*[KMGT]?i?B\ / ]] && _pass || _fail "docker stats memory usage of a linux container: '$OUT'"
 # sleep as pid 1 ignores SIGTERM: docker stop kills it after the grace period
 run D stop -t 1 l-long
 assert_rc 0; assert_eq "$(D inspect --format '{{.State.ExitCode}}' l-long)" "137" "exit code after docker stop"
