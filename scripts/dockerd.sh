@@ -5,7 +5,7 @@
 #          waits for RUNDIR/docker.sock
 #   stop:  removes its containers, stops dockerd and its containerd by PID, unmounts what is
 #          left under DIR/RUNDIR
-#   env:   prints DOCKER_HOST, DOCKER_CONFIG and the client's path (eval "$(dockerd.sh env ...)")
+#   env:   prints `export DOCKER_HOST=... DOCKER_CONFIG=... DOCKER=CLIENT` for eval
 # Env: DOCKER_ENGINE  docker-20.10 (Debian 12's, the default): dockerd starts its own
 #                     containerd 1.6; runwasm is the runc-compatible runtime "runwasm"
 #                     (runtimes.path). docker-26 / docker-28 (scripts/engines.sh): a private
@@ -16,9 +16,9 @@
 #                     io.containerd.runwasm.v1` needs no entry.
 #      RUNWASM_BIN (default /usr/local/bin/runwasm), SHIM_BIN (default
 #      /usr/local/bin/containerd-shim-runwasm-v1).
-# After start: DOCKER_HOST=unix://RUNDIR/docker.sock DOCKER_CONFIG=DIR/client DOCKER ...
-# where DOCKER is /usr/bin/docker (20.10) or the engine's own client (`dockerd.sh env`); the
-# engine's docker-compose plugin is linked into DIR/client/cli-plugins.
+# After start: eval "$(dockerd.sh env DIR RUNDIR)"; "$DOCKER" run ... ($DOCKER is /usr/bin/docker
+# for 20.10, else the engine's own client; its docker-compose plugin is linked into
+# DIR/client/cli-plugins, so "$DOCKER" compose is the engine's compose).
 set -euo pipefail
 cmd=${1:?usage: dockerd.sh start|stop|env DIR [RUNDIR]}; DIR=$(realpath -m "${2:?DIR}")
 RUN=${3:-/run/runwasm-e2e/docker}
@@ -137,7 +137,7 @@ stop)
   find /sys/fs/cgroup -mindepth 1 -maxdepth 2 -depth -type d -name "$CGROUP_PARENT" -exec rmdir {} + 2>/dev/null || true
   ;;
 env)
-  echo "DOCKER_HOST=unix://$RUN/docker.sock DOCKER_CONFIG=$DIR/client DOCKER=$DOCKER"
+  echo "export DOCKER_HOST=unix://$RUN/docker.sock DOCKER_CONFIG=$DIR/client DOCKER=$DOCKER"
   ;;
 *) sed -n 2,22p "$0"; exit 2 ;;
 esac

@@ -45,8 +45,7 @@ trap cleanup EXIT
 cleanup   # an aborted earlier run of this engine
 rm -rf "$E2E_DIR"; mkdir -p "$E2E_DIR"/{rw,ro}
 RUNWASM_BIN=$RUNWASM SHIM_BIN=$SHIM "$ROOT_DIR/scripts/dockerd.sh" start "$INST" "$RUNDIR" || exit 1
-eval "$("$ROOT_DIR/scripts/dockerd.sh" env "$INST" "$RUNDIR")"
-export DOCKER_HOST DOCKER_CONFIG
+eval "$("$ROOT_DIR/scripts/dockerd.sh" env "$INST" "$RUNDIR")"   # DOCKER_HOST, DOCKER_CONFIG, DOCKER
 D() { "$DOCKER" "$@"; }
 ctr_() { "$CTRD/bin/ctr" -a "$CTRD/containerd.sock" -n moby "$@"; }
 SUITE_START=$(date +%s)
