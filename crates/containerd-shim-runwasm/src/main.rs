@@ -1,6 +1,7 @@
 //! `containerd-shim-runwasm-v1`: the containerd shim v2 of runwasm.
 //! `ctr run --runtime io.containerd.runwasm.v1`, CRI `runtime_type = "io.containerd.runwasm.v1"`.
 
+mod artifact;
 mod bootstrap;
 mod cgroup;
 mod cli;
@@ -20,6 +21,7 @@ use containerd_shim::{Config, DeleteResponse, ExitSignal, Flags, StartOpts};
 use cli::RunwasmCli;
 use events::EventSink;
 use runwasm_container::Runtime;
+use artifact::ContentStore;
 use service::{Lifecycle, TaskService};
 
 /// Annotations that name a pod: its containers share one shim.
@@ -33,6 +35,8 @@ struct Shim {
     namespace: String,
     id: String,
     bundle: String,
+    /// containerd's gRPC address: its content store holds OCI Wasm artifacts' modules
+    address: String,
 }
 
 fn state_root(namespace: &str) -> PathBuf {
@@ -89,6 +93,7 @@ impl containerd_shim::Shim for Shim {
             namespace: args.namespace.clone(),
             id: args.id.clone(),
             bundle: args.bundle.clone(),
+            address: args.address.clone(),
         }
     }
 
@@ -126,6 +131,7 @@ impl containerd_shim::Shim for Shim {
             RunwasmCli::new(root.clone()),
             Runtime::new(root, false),
             EventSink::new(publisher, address, self.namespace.clone()),
+            ContentStore::new(self.address.clone(), self.namespace.clone()),
             self.exit.clone(),
         )
     }

@@ -31,6 +31,7 @@ use oci_spec::runtime::LinuxResources;
 
 use runwasm_container::{ContainerError, Runtime};
 
+use crate::artifact::ContentStore;
 use crate::cli::{ProcessIo, RunwasmCli};
 use crate::events::EventSink;
 use crate::io::{copy_console, resize, ConsoleSocket, StdioPaths};
@@ -137,6 +138,8 @@ struct Inner {
     /// on the same state, without a process start per call.
     runtime: Runtime,
     events: EventSink,
+    /// Where OCI Wasm artifacts' modules are read from.
+    content: ContentStore,
     tasks: Mutex<Tasks>,
     exited: Condvar,
     exit: Arc<ExitSignal>,
@@ -152,12 +155,14 @@ impl TaskService {
         cli: RunwasmCli,
         runtime: Runtime,
         events: EventSink,
+        content: ContentStore,
         exit: Arc<ExitSignal>,
     ) -> Self {
         let inner = Arc::new(Inner {
             cli,
             runtime,
             events,
+            content,
             tasks: Mutex::new(Tasks::default()),
             exited: Condvar::new(),
             exit,
@@ -299,6 +304,19 @@ impl Inner {
                 &rootfs,
             )
             .map_err(|e| rpc(Code::INTERNAL, format!("cannot mount rootfs: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// An OCI Wasm artifact's module, from containerd's content store into the bundle.
+    fn supply_artifact(&self, id: &str, bundle: &Path) -> TtrpcResult<()> {
+        let module = self
+            .content
+            .wasm_module(id, runwasm_wasm::limits::max_module_bytes())
+            .map_err(|e| rpc(Code::FAILED_PRECONDITION, e.to_string()))?;
+        if let Some(module) = module {
+            runwasm_container::artifact::write_module(bundle, &module)
+                .map_err(|e| rpc(Code::INTERNAL, e.to_string()))?;
         }
         Ok(())
     }
@@ -488,6 +506,7 @@ impl containerd_shim::Task for TaskService {
         let launched = Instant::now();
         let created = me
             .mount_rootfs(&bundle, &req)
+            .and_then(|()| me.supply_artifact(&req.id, &bundle))
             .and_then(|()| me.create_container(&req.id, &bundle, &stdio));
         let (pid, console) = match created {
             Ok(created) => created,

@@ -3,6 +3,7 @@
 //! Every container gets the same isolation; [`workload::executor_for`] decides whether its
 //! process then runs a Wasm module in-process or `execve`s a Linux program.
 
+pub mod artifact;
 pub mod error;
 pub mod executor;
 pub mod lsm;

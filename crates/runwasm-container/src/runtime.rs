@@ -15,6 +15,7 @@ use oci_spec::runtime::{LinuxResources, Process, Spec};
 
 use crate::error::ContainerError;
 use crate::state::{status_name, RuncState};
+use crate::artifact;
 use crate::workload::executor_for;
 
 /// Where state lives unless `--root` says otherwise.
@@ -121,10 +122,12 @@ impl Runtime {
                 path: bundle.join("config.json"),
                 reason: "it has no process".into(),
             })?;
+        let supplied = artifact::read_module(&bundle, runwasm_wasm::limits::max_module_bytes())?;
         let executor = executor_for(
             process,
             &spec,
             &rootfs_of(&spec, &bundle),
+            supplied,
             opts.preserve_fds,
         )?;
         let wasm = executor.is_wasm();
@@ -239,7 +242,8 @@ impl Runtime {
             .ok_or_else(|| ContainerError::NotFound(opts.id.clone()))?;
         // the container's own view of its filesystem, mounts included
         let root = PathBuf::from(format!("/proc/{init}/root"));
-        let executor = executor_for(&process, &spec, &root, opts.preserve_fds)?;
+        // an exec runs what the rootfs (and mounts) hold; an artifact's module is the init's
+        let executor = executor_for(&process, &spec, &root, None, opts.preserve_fds)?;
 
         let (user, group) = match opts.user {
             Some((uid, gid)) => (Some(uid), gid),

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use oci_spec::runtime::{Process, Spec};
 use runwasm_wasm::cache::CompileCache;
-use runwasm_wasm::{classify, limits, CompileLimits, FileId, ProcessView, WasmEngine, Workload};
+use runwasm_wasm::{classify, classify_supplied, limits, CompileLimits, FileId, ProcessView, WasmEngine, Workload};
 
 use crate::error::ContainerError;
 use crate::executor::WorkloadExecutor;
@@ -16,12 +16,14 @@ use crate::lsm::HostLsms;
 use crate::sandbox;
 
 /// Chooses how `process` runs in a container whose root filesystem is at `root` (as this
-/// process sees it), whose annotations and resources come from `spec`; `preserve_fds` is
-/// the caller's `--preserve-fds`.
+/// process sees it), whose annotations and resources come from `spec`; `supplied` is an OCI
+/// Wasm artifact's module (see [`crate::artifact`]); `preserve_fds` is the caller's
+/// `--preserve-fds`.
 pub fn executor_for(
     process: &Process,
     spec: &Spec,
     root: &Path,
+    supplied: Option<Vec<u8>>,
     preserve_fds: i32,
 ) -> Result<WorkloadExecutor, ContainerError> {
     let empty = Vec::new();
@@ -31,7 +33,11 @@ pub fn executor_for(
         cwd: process.cwd(),
         annotations: spec.annotations().as_ref(),
     };
-    match classify(&view, root)? {
+    let workload = match supplied {
+        Some(module) => classify_supplied(&view, module)?,
+        None => classify(&view, root)?,
+    };
+    match workload {
         Workload::Linux => Ok(WorkloadExecutor::linux()),
         Workload::Wasm(entry) => {
             tracing::debug!(module = %entry.container_path.display(), "wasm workload");

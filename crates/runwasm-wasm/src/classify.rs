@@ -53,6 +53,8 @@ pub enum ClassifyError {
         "entrypoint {path:?} is not a Wasm module, but the annotation {annotation} asks for Wasm"
     )]
     NotWasm { path: String, annotation: String },
+    #[error("the OCI Wasm layer of {name:?} is not a Wasm binary (no \\0asm header)")]
+    LayerNotWasm { name: String },
     #[error("Wasm entrypoint {path:?} is not a regular file")]
     NotRegular { path: String },
     #[error("Wasm module {path:?} is {size} bytes, larger than the limit of {limit} bytes ({env})", env = limits::MODULE_MAX_ENV)]
@@ -264,6 +266,38 @@ pub fn classify_with_limit(
         bytes,
     }))
 }
+
+/// Decides for a process whose module the caller supplied beside the rootfs (an OCI Wasm
+/// artifact's layer, read from the engine's content store): Wasm, unless the annotations
+/// mark the pod sandbox. `args[0]`, when there is one, names the module in errors and argv.
+pub fn classify_supplied(
+    process: &ProcessView<'_>,
+    module: Vec<u8>,
+) -> Result<Workload, ClassifyError> {
+    let (policy, _) = WasmPolicy::from_annotations(process.annotations);
+    if policy == WasmPolicy::Sandbox {
+        return Ok(Workload::Linux);
+    }
+    let container_path = PathBuf::from(
+        process
+            .args
+            .first()
+            .map(String::as_str)
+            .unwrap_or(SUPPLIED_MODULE_NAME),
+    );
+    if !is_wasm_binary(&module) {
+        return Err(ClassifyError::LayerNotWasm {
+            name: container_path.display().to_string(),
+        });
+    }
+    Ok(Workload::Wasm(WasmEntrypoint {
+        container_path,
+        bytes: module,
+    }))
+}
+
+/// argv[0] of a supplied module when the process has no args.
+const SUPPLIED_MODULE_NAME: &str = "/module.wasm";
 
 fn open_root(root: &Path) -> Result<OwnedFd, ClassifyError> {
     nix::fcntl::open(

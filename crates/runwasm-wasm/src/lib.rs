@@ -13,7 +13,7 @@ pub mod limits;
 pub mod wasi;
 
 pub use cache::CompileCache;
-pub use classify::{classify, ProcessView, WasmEntrypoint, WasmKind, Workload};
+pub use classify::{classify, classify_supplied, ProcessView, WasmEntrypoint, WasmKind, Workload};
 pub use compile::CompileLimits;
 pub use engine::{EngineError, FileId, PreparedWasm, WasmEngine};
 pub use wasi::WasiPlan;

@@ -83,6 +83,7 @@ pub fn run(runtime: &Runtime, root: &Path, rootless: bool, command: Command) -> 
         }
         Command::Spec(args) => crate::spec::write(&args, rootless)?,
         Command::List(args) => crate::list::print(runtime, root, &args)?,
+        Command::Image(command) => crate::image::run(&command)?,
     }
     Ok(0)
 }

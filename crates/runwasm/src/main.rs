@@ -1,6 +1,7 @@
 //! `runwasm`: a runc-compatible OCI runtime that runs Wasm and Linux containers.
 
 mod commands;
+mod image;
 mod list;
 mod logging;
 mod spec;
@@ -77,6 +78,9 @@ enum Command {
     /// List the containers under --root
     #[command(visible_alias = "ls")]
     List(list::ListArgs),
+    /// Build Wasm images (OCI image layout tarballs)
+    #[command(subcommand)]
+    Image(image::ImageCommand),
 }
 
 impl Command {
@@ -94,7 +98,9 @@ impl Command {
             Command::Pause(a) => &a.container_id,
             Command::Resume(a) => &a.container_id,
             Command::Update(a) => &a.container_id,
-            Command::Features(_) | Command::Spec(_) | Command::List(_) => return None,
+            Command::Features(_) | Command::Spec(_) | Command::List(_) | Command::Image(_) => {
+                return None
+            }
         })
     }
 
