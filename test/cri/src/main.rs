@@ -3,8 +3,19 @@
 //! CRI log lines, ExecSync into the Wasm container, stop and remove.
 //!
 //! usage: cri-e2e SOCKET HANDLER LOG_DIR STATE_ROOT (the runtime's state directory for k8s.io)
-//! Prints `pod-id: ID` once the sandbox runs and `ok: ...` per check; exits non-zero, naming
-//! the failed check, when anything is not as the kubelet expects.
+//! Prints `pod-id: ID` once the sandbox runs, `container-id: ID` per container and
+//! `ok: ...` per check; exits non-zero, naming the failed check, when anything is not as the
+//! kubelet expects.
+//!
+//! usage: cri-e2e run-one SOCKET HANDLER LOG_DIR IMAGE [ARGS...]
+//! Runs IMAGE (already in the k8s.io namespace) as the one container of a pod with runtime
+//! handler HANDLER, as the kubelet runs a container spec with `args` and no `command`: the
+//! image's entrypoint gets ARGS; an image without an entrypoint runs ARGS (the first ARG as
+//! the command). Waits for it to exit (at most CRI_E2E_TIMEOUT seconds, default 120), prints
+//! `pod-id: ID`, `container-id: ID`, `exit-code: N` (with `reason: R` and `message: M` when
+//! the CRI gives them) and each line of its CRI log (LOG_DIR/one.log) as `log: LINE`, then
+//! stops and removes the pod. Exits 0 whatever the container's exit code;
+//! non-zero, naming the call, when a CRI call fails (the pod is still removed).
 
 use std::path::Path;
 use std::time::Duration;
@@ -42,9 +53,13 @@ fn namespace_options() -> NamespaceOption {
 }
 
 fn pod_config(log_dir: &str) -> PodSandboxConfig {
+    named_pod_config("wasm-pod", log_dir)
+}
+
+fn named_pod_config(name: &str, log_dir: &str) -> PodSandboxConfig {
     PodSandboxConfig {
         metadata: Some(PodSandboxMetadata {
-            name: "wasm-pod".into(),
+            name: name.into(),
             uid: format!("uid-{}", std::process::id()),
             namespace: "runwasm-e2e".into(),
             attempt: 0,
@@ -70,6 +85,20 @@ struct Pod {
 
 impl Pod {
     async fn container(&mut self, name: &str, image: &str, command: &[&str]) -> Result<String> {
+        let command = command.iter().map(|s| s.to_string()).collect();
+        let id = self.create(name, image, command, Vec::new()).await?;
+        self.start(name, &id).await?;
+        Ok(id)
+    }
+
+    /// CreateContainer of `image` with the container spec's `command` and `args`.
+    async fn create(
+        &mut self,
+        name: &str,
+        image: &str,
+        command: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<String> {
         let config = ContainerConfig {
             metadata: Some(ContainerMetadata {
                 name: name.into(),
@@ -79,7 +108,8 @@ impl Pod {
                 image: image.into(),
                 ..Default::default()
             }),
-            command: command.iter().map(|s| s.to_string()).collect(),
+            command,
+            args,
             log_path: format!("{name}.log"),
             linux: Some(LinuxContainerConfig {
                 security_context: Some(LinuxContainerSecurityContext {
@@ -101,13 +131,18 @@ impl Pod {
             .with_context(|| format!("CreateContainer {name}"))?
             .into_inner()
             .container_id;
+        println!("container-id: {id}");
+        Ok(id)
+    }
+
+    async fn start(&mut self, name: &str, id: &str) -> Result<()> {
         self.rt
             .start_container(StartContainerRequest {
-                container_id: id.clone(),
+                container_id: id.into(),
             })
             .await
             .with_context(|| format!("StartContainer {name}"))?;
-        Ok(id)
+        Ok(())
     }
 
     async fn status(&mut self, id: &str) -> Result<ContainerStatus> {
@@ -123,14 +158,47 @@ impl Pod {
     }
 
     async fn wait_state(&mut self, id: &str, state: ContainerState) -> Result<ContainerStatus> {
-        for _ in 0..100 {
-            let status = self.status(id).await?;
+        self.wait_state_for(id, state, Duration::from_secs(10))
+            .await
+    }
+
+    async fn wait_state_for(
+        &mut self,
+        id: &str,
+        state: ContainerState,
+        timeout: Duration,
+    ) -> Result<ContainerStatus> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let status = self.status(id).await.context("ContainerStatus")?;
             if status.state == state as i32 {
                 return Ok(status);
             }
+            if tokio::time::Instant::now() >= deadline {
+                bail!(
+                    "container {id} never reached {state:?} within {}s",
+                    timeout.as_secs()
+                )
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        bail!("container {id} never reached {state:?}")
+    }
+
+    /// StopPodSandbox, then RemovePodSandbox (which removes its containers).
+    async fn remove(&mut self) -> Result<()> {
+        self.rt
+            .stop_pod_sandbox(StopPodSandboxRequest {
+                pod_sandbox_id: self.id.clone(),
+            })
+            .await
+            .context("StopPodSandbox")?;
+        self.rt
+            .remove_pod_sandbox(RemovePodSandboxRequest {
+                pod_sandbox_id: self.id.clone(),
+            })
+            .await
+            .context("RemovePodSandbox")?;
+        Ok(())
     }
 
     fn log(&self, name: &str) -> String {
@@ -178,11 +246,141 @@ fn shims(socket: &str) -> Vec<String> {
     found
 }
 
+/// The entrypoint in the config of `image`, from containerd's verbose ImageStatus
+/// (`info["info"]` holds `{"imageSpec": <OCI image config>}`).
+async fn image_entrypoint(
+    images: &mut ImageServiceClient<Channel>,
+    image: &str,
+) -> Result<Vec<String>> {
+    let status = images
+        .image_status(ImageStatusRequest {
+            image: Some(ImageSpec {
+                image: image.into(),
+                ..Default::default()
+            }),
+            verbose: true,
+        })
+        .await
+        .context("ImageStatus")?
+        .into_inner();
+    ensure!(
+        status.image.is_some(),
+        "image {image} is not in the k8s.io namespace (import it first: ctr -n k8s.io image import)"
+    );
+    let info = status.info.get("info").with_context(|| {
+        format!(
+            "ImageStatus of {image} has no verbose info: {:?}",
+            status.info
+        )
+    })?;
+    let info: serde_json::Value = serde_json::from_str(info)
+        .with_context(|| format!("ImageStatus info of {image} is not JSON: {info}"))?;
+    let spec = info
+        .get("imageSpec")
+        .with_context(|| format!("no imageSpec in the ImageStatus info of {image}: {info}"))?;
+    Ok(match &spec["config"]["Entrypoint"] {
+        serde_json::Value::Array(words) => words
+            .iter()
+            .map(|w| {
+                w.as_str()
+                    .map(str::to_string)
+                    .context("non-string entrypoint word")
+            })
+            .collect::<Result<_>>()?,
+        _ => Vec::new(),
+    })
+}
+
+/// `run-one SOCKET HANDLER LOG_DIR IMAGE [ARGS...]`: see the crate documentation.
+async fn run_one(args: &[String]) -> Result<()> {
+    let [socket, handler, log_dir, image, rest @ ..] = args else {
+        bail!("usage: cri-e2e run-one SOCKET HANDLER LOG_DIR IMAGE [ARGS...]");
+    };
+    let timeout = match std::env::var("CRI_E2E_TIMEOUT") {
+        Ok(secs) => Duration::from_secs(secs.parse().context("CRI_E2E_TIMEOUT is not a number")?),
+        Err(_) => Duration::from_secs(120),
+    };
+    std::fs::create_dir_all(log_dir)?;
+    let channel = connect(socket.clone())
+        .await
+        .with_context(|| format!("cannot connect to the CRI socket {socket}"))?;
+    let entrypoint = image_entrypoint(&mut ImageServiceClient::new(channel.clone()), image).await?;
+    // the kubelet's `args` without `command`: the image's entrypoint runs them; without one,
+    // the first of them is the command
+    let (command, args) = match rest.split_first() {
+        Some((first, others)) if entrypoint.is_empty() => (vec![first.clone()], others.to_vec()),
+        _ => (Vec::new(), rest.to_vec()),
+    };
+    println!("image: {image} entrypoint {entrypoint:?} command {command:?} args {args:?}");
+    let mut rt = RuntimeServiceClient::new(channel);
+    let config = named_pod_config("run-one", log_dir);
+    let id = rt
+        .run_pod_sandbox(RunPodSandboxRequest {
+            config: Some(config.clone()),
+            runtime_handler: handler.clone(),
+        })
+        .await
+        .context("RunPodSandbox")?
+        .into_inner()
+        .pod_sandbox_id;
+    println!("pod-id: {id}");
+    let mut pod = Pod {
+        rt,
+        id,
+        config,
+        log_dir: log_dir.clone(),
+    };
+    let ran = one_container(&mut pod, image, command, args, timeout).await;
+    // the pod goes whatever happened to its container
+    let removed = pod.remove().await;
+    ran?;
+    removed
+}
+
+/// Creates, starts and waits for the container `one` of `pod`; prints its exit code and log.
+async fn one_container(
+    pod: &mut Pod,
+    image: &str,
+    command: Vec<String>,
+    args: Vec<String>,
+    timeout: Duration,
+) -> Result<()> {
+    // a log of an earlier run with the same LOG_DIR is not this container's
+    let log = Path::new(&pod.log_dir).join("one.log");
+    match std::fs::remove_file(&log) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("cannot remove {}", log.display()))
+        }
+        _ => {}
+    }
+    let id = pod.create("one", image, command, args).await?;
+    pod.start("one", &id).await?;
+    let status = pod
+        .wait_state_for(&id, ContainerState::ContainerExited, timeout)
+        .await?;
+    println!("exit-code: {}", status.exit_code);
+    if !status.reason.is_empty() {
+        println!("reason: {}", status.reason);
+    }
+    if !status.message.is_empty() {
+        println!("message: {}", status.message);
+    }
+    for line in pod.log("one").lines() {
+        println!("log: {line}");
+    }
+    Ok(())
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("run-one") {
+        return run_one(&args[2..]).await;
+    }
     let [_, socket, handler, log_dir, state_root] = args.as_slice() else {
-        bail!("usage: cri-e2e SOCKET HANDLER LOG_DIR STATE_ROOT");
+        bail!(
+            "usage: cri-e2e SOCKET HANDLER LOG_DIR STATE_ROOT\n       cri-e2e run-one SOCKET HANDLER LOG_DIR IMAGE [ARGS...]"
+        );
     };
     std::fs::create_dir_all(log_dir)?;
     let channel = connect(socket.clone()).await?;
@@ -353,18 +551,7 @@ async fn main() -> Result<()> {
         println!("ok: one shim serves the whole pod");
     }
 
-    pod.rt
-        .stop_pod_sandbox(StopPodSandboxRequest {
-            pod_sandbox_id: id.clone(),
-        })
-        .await
-        .context("StopPodSandbox")?;
-    pod.rt
-        .remove_pod_sandbox(RemovePodSandboxRequest {
-            pod_sandbox_id: id.clone(),
-        })
-        .await
-        .context("RemovePodSandbox")?;
+    pod.remove().await?;
     for _ in 0..50 {
         if shims(socket).is_empty() {
             break;
