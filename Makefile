@@ -13,8 +13,8 @@ deps:
 build:
 	$(CARGO) build --release --workspace
 
-fixtures:
-	scripts/build-fixtures.sh $(FIXTURES)
+fixtures: build
+	RUNWASM=$(RUNWASM) scripts/build-fixtures.sh $(FIXTURES)
 
 # unit tests share the release profile with the binaries: one build, no debug copy
 unit:

@@ -3,6 +3,11 @@
 # into image tarballs under OUT (default target/fixtures):
 #   wasm.tar     runwasm-test/wasm:latest   Wasm programs + a rootfs file, entrypoint /probe.wasm
 #   wasm-wasi.tar runwasm-test/wasm:wasi    the same, platform wasi/wasm (Docker >= 24)
+#   artifact-oci.tar  runwasm-test/artifact:oci   OCI Wasm artifact: probe.wasm as an
+#                application/wasm layer, /etc/greeting.txt in a tar layer, OCI image config
+#   artifact-wasm.tar runwasm-test/artifact:wasm  the CNCF layout (config
+#                application/vnd.wasm.config.v0+json, one application/wasm layer)
+#   artifact-bad.tar  runwasm-test/artifact:bad   an artifact of /bad.wasm
 #   busybox.tar  runwasm-test/busybox:latest  static busybox (the Linux comparator)
 #   pause.tar    runwasm-test/pause:latest    a static pause for pod sandboxes
 #   attacker.tar runwasm-test/attacker:latest the CVE-2019-5736 attacker (test/images/attacker.c)
@@ -41,11 +46,24 @@ ln -s /proc/self "$W/abs-proc"
 ln -s . "$W/rootlink"
 ln -s dev "$W/devlink"
 mkdir -p "$W/ro" "$W/hostbin"
-"$HERE/scripts/mk-oci-image.py" "$W" runwasm-test/wasm:latest "$OUT/wasm.tar" \
-    --entrypoint '["/probe.wasm"]' --cmd '["hello"]' --platform "$PLATFORM"
+# the Wasm images are packed by runwasm itself (`runwasm image build`, docs/images.md)
+RUNWASM=${RUNWASM:-$HERE/target/release/runwasm}
+[ -x "$RUNWASM" ] || { echo "build runwasm first (make build): $RUNWASM" >&2; exit 1; }
+"$RUNWASM" image build "$W/probe.wasm" --file "$W:/" --platform "$PLATFORM" \
+    -t runwasm-test/wasm:latest -o "$OUT/wasm.tar" -- hello
 # the same image as Docker documents Wasm images: platform wasi/wasm
-"$HERE/scripts/mk-oci-image.py" "$W" runwasm-test/wasm:wasi "$OUT/wasm-wasi.tar" \
-    --entrypoint '["/probe.wasm"]' --cmd '["hello"]' --platform wasi/wasm
+"$RUNWASM" image build "$W/probe.wasm" --file "$W:/" --platform wasi/wasm \
+    -t runwasm-test/wasm:wasi -o "$OUT/wasm-wasi.tar" -- hello
+# OCI Wasm artifacts: the module as an application/wasm layer plus a layer of data files,
+# with an OCI image config (any containerd client) or the CNCF config (CRI only)
+D="$OUT/artifact-data"; rm -rf "$D"; mkdir -p "$D"
+echo "hello from an artifact layer" > "$D/greeting.txt"
+"$RUNWASM" image build "$W/probe.wasm" --artifact --file "$D:/etc" \
+    -t runwasm-test/artifact:oci -o "$OUT/artifact-oci.tar" -- hello
+"$RUNWASM" image build "$W/probe.wasm" --artifact --artifact-config wasm \
+    -t runwasm-test/artifact:wasm -o "$OUT/artifact-wasm.tar"
+# an artifact whose module has a Wasm header and nothing valid after it
+"$RUNWASM" image build "$W/bad.wasm" --artifact -t runwasm-test/artifact:bad -o "$OUT/artifact-bad.tar"
 
 B="$OUT/busybox-rootfs"; rm -rf "$B"; mkdir -p "$B"/{bin,dev,proc,sys,tmp,etc}
 cp /bin/busybox "$B/bin/busybox"

@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(containerd runc busybox-static podman conmon crun docker.io
       wabt clang lld wasi-libc libclang-rt-14-dev-wasm32
       protobuf-compiler libseccomp-dev pkg-config gcc libc6-dev
-      python3 iproute2 procps psmisc)
+      python3 iproute2 procps psmisc skopeo)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,8 +2,8 @@
 //! `docker load`, `podman load` and skopeo read, since no registry tool here builds one.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -139,10 +139,18 @@ pub fn run(command: &ImageCommand) -> Result<()> {
         .unwrap_or(std::path::Path::new("."));
     let tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("creating a file in {}", dir.display()))?;
-    let image = runwasm_image::build(&req, BufWriter::new(tmp.as_file()))?;
+    let mut out = BufWriter::new(tmp.as_file());
+    let image = runwasm_image::build(&req, &mut out)?;
+    out.flush()
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    drop(out);
+    // readable by the engines' import, as any file the user's umask would give
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("writing {}", args.output.display()))?;
     tmp.persist(&args.output)
         .with_context(|| format!("writing {}", args.output.display()))?;
-    let _ = File::open(&args.output).and_then(|f| f.sync_all());
     println!(
         "{}: {} ({}, {} {})",
         args.output.display(),
