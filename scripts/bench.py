@@ -3,7 +3,9 @@
 busybox, measured in the same run on a private containerd, alternating, after warm-up.
 Writes docs/benchmarks.md (and prints it).
 
-env: RUNS (sequential runs per runtime, default 20), CONCURRENT (default 50),
+env: ENGINES (containerd engines to measure 1. and 2. on, default "containerd-1.6
+     containerd-2.1"; the rest runs on the first), RUNS (sequential runs per runtime,
+     default 20), CONCURRENT (default 50),
      IDLE (idle containers for density, default 20), BENCH_DIR (default /tmp/runwasm-bench),
      ONLY=sequential (item 1 only, printed, docs/benchmarks.md left alone: for A/B checks),
      BASELINE_SHIM (another build's containerd-shim-runwasm-v1, with its runwasm beside it:
@@ -21,10 +23,18 @@ CONCURRENT = int(os.environ.get("CONCURRENT", "50"))
 IDLE = int(os.environ.get("IDLE", "20"))
 ONLY = os.environ.get("ONLY", "")
 BASELINE_SHIM = os.environ.get("BASELINE_SHIM", "")
-CTRD = f"{DIR}/containerd"
-SOCK = f"{CTRD}/containerd.sock"
+ENGINES = os.environ.get("ENGINES", "containerd-1.6 containerd-2.1").split()
 NS = "bench"
+# the containerd being measured: set by use_engine
+CTRD = SOCK = CTR = ""
+
+def use_engine(engine):
+    global CTRD, SOCK, CTR
+    CTRD = f"{DIR}/{engine}"
+    SOCK = f"{CTRD}/containerd.sock"
+    CTR = f"{CTRD}/bin/ctr"
 WASM = "docker.io/runwasm-test/wasm:latest"
+ARTIFACT = "docker.io/runwasm-test/artifact:oci"
 BUSYBOX = "docker.io/runwasm-test/busybox:latest"
 CACHE = os.environ.get("RUNWASM_CACHE_DIR", "/var/lib/runwasm/cache")
 
@@ -32,7 +42,7 @@ def sh(*args, check=True, **kw):
     return subprocess.run(args, check=check, capture_output=True, text=True, **kw)
 
 def ctr(*args, **kw):
-    return sh("ctr", "-a", SOCK, "-n", NS, *args, **kw)
+    return sh(CTR, "-a", SOCK, "-n", NS, *args, **kw)
 
 # how each runtime runs a container: (ctr run flags, image, args for a hello, args to idle)
 RUNTIMES = {
@@ -42,6 +52,9 @@ RUNTIMES = {
     "runc": (["--runtime", "io.containerd.runc.v2", "--runc-root", f"{DIR}/runc-root"], BUSYBOX,
              ["/bin/busybox", "echo", "hello from wasm"], ["/bin/busybox", "sleep", "3600"]),
 }
+# the same module as an OCI Wasm artifact (module layer read from the content store)
+ARTIFACT_RUNTIME = {"runwasm-shim-artifact": (["--runtime", "io.containerd.runwasm.v1"], ARTIFACT, [],
+                                              ["/probe.wasm", "sleep", "3600"])}
 
 if BASELINE_SHIM:
     RUNTIMES["baseline-shim"] = (["--runtime", "io.containerd.runwasmbase.v1"], WASM, [],
@@ -51,10 +64,10 @@ counter = 0
 def run_once(runtime, extra_args=None, detach=False):
     global counter
     counter += 1
-    flags, image, hello, idle = RUNTIMES[runtime]
+    flags, image, hello, idle = {**RUNTIMES, **ARTIFACT_RUNTIME}[runtime]
     cid = f"{runtime}-{counter}"
     mode = ["-d"] if detach else ["--rm"]
-    cmd = ["ctr", "-a", SOCK, "-n", NS, "run", *mode, "--fifo-dir", f"{CTRD}/fifo", *flags,
+    cmd = [CTR, "-a", SOCK, "-n", NS, "run", *mode, "--fifo-dir", f"{CTRD}/fifo", *flags,
            image, cid, *(idle if detach else (extra_args or hello))]
     start = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True)
@@ -115,7 +128,8 @@ def cleanup_tasks():
     for cid in ctr("c", "ls", "-q", check=False).stdout.split():
         ctr("c", "rm", cid, check=False)
 
-def main():
+def start_engine(engine):
+    use_engine(engine)
     os.makedirs(f"{CTRD}/bin", exist_ok=True)
     links = [(SHIM, "containerd-shim-runwasm-v1"), (RUNWASM, "runwasm")]
     if BASELINE_SHIM:
@@ -125,23 +139,42 @@ def main():
         if os.path.lexists(link):
             os.remove(link)
         os.symlink(src, link)
-    subprocess.run([f"{ROOT}/scripts/containerd.sh", "start", CTRD], check=True)
-    try:
-        for tar in ("wasm.tar", "busybox.tar"):
-            ctr("image", "import", f"{FIXTURES}/{tar}")
-        results = measure()
-    finally:
-        cleanup_tasks()
-        subprocess.run([f"{ROOT}/scripts/containerd.sh", "stop", CTRD])
+    subprocess.run([f"{ROOT}/scripts/containerd.sh", "start", CTRD], check=True,
+                   env={**os.environ, "CONTAINERD_ENGINE": engine})
+    for tar in ("wasm.tar", "busybox.tar"):
+        ctr("image", "import", f"{FIXTURES}/{tar}")
+    # containerd 1.6.20 refuses layers that are not tar ("mismatched image rootfs and manifest
+    # layers"): artifacts need 1.6.25+ / 1.7.7+
+    return ctr("image", "import", "--all-platforms", f"{FIXTURES}/artifact-oci.tar",
+               check=False).returncode == 0
+
+def stop_engine():
+    cleanup_tasks()
+    subprocess.run([f"{ROOT}/scripts/containerd.sh", "stop", CTRD])
+
+def main():
+    results = {"engines": {}}
+    for i, engine in enumerate(ENGINES):
+        artifacts = start_engine(engine)
+        try:
+            version = sh(CTR, "-a", SOCK, "version").stdout
+            version = version.split("Server:")[1].split("Version:")[1].split()[0]
+            results["engines"][engine] = {"version": version, **measure(i == 0, artifacts)}
+        finally:
+            stop_engine()
     if ONLY == "sequential":
-        seq = results["sequential"]
-        print(f"runwasm-shim / runc median: {seq['runwasm-shim']['median'] / seq['runc']['median']:.2f}")
+        for engine, r in results["engines"].items():
+            seq = r["sequential"]
+            print(f"{engine}: runwasm-shim / runc median: "
+                  f"{seq['runwasm-shim']['median'] / seq['runc']['median']:.2f}")
         return
     write_report(results)
 
-def measure():
+def measure(full, artifacts):
+    """Sequential and concurrent starts (of the artifact too when the engine can import it);
+    with `full` also memory and the compile cache."""
     r = {}
-    names = list(RUNTIMES)
+    names = list(RUNTIMES) + (list(ARTIFACT_RUNTIME) if artifacts else [])
     for name in names:                     # warm-up: page cache, compile cache, snapshots
         for _ in range(3):
             run_once(name)
@@ -150,24 +183,26 @@ def measure():
         for n in names:
             seq[n].append(run_once(n)[1])
     r["sequential"] = {n: summary(v) for n, v in seq.items()}
-    print("sequential", json.dumps(r["sequential"]), flush=True)
+    print(CTRD, "sequential", json.dumps(r["sequential"]), flush=True)
     if ONLY == "sequential":
         return r
 
     r["concurrent"] = {}
-    for n in names:
+    for n in RUNTIMES:
         flags, image, hello, _ = RUNTIMES[n]
         start = time.perf_counter()
-        procs = [subprocess.Popen(["ctr", "-a", SOCK, "-n", NS, "run", "--rm", "--fifo-dir",
+        procs = [subprocess.Popen([CTR, "-a", SOCK, "-n", NS, "run", "--rm", "--fifo-dir",
                                    f"{CTRD}/fifo", *flags, image, f"{n}-c{i}", *hello],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                  for i in range(CONCURRENT)]
         failed = sum(p.wait() != 0 for p in procs)
         r["concurrent"][n] = {"total_ms": (time.perf_counter() - start) * 1000, "failed": failed}
-    print("concurrent", json.dumps(r["concurrent"]), flush=True)
+    print(CTRD, "concurrent", json.dumps(r["concurrent"]), flush=True)
+    if not full:
+        return r
 
     r["one_container"], r["density"] = {}, {}
-    for n in names:
+    for n in RUNTIMES:
         cid, _ = run_once(n, detach=True)
         time.sleep(1)
         pss, rss = memory([cid])
@@ -197,32 +232,44 @@ def measure():
     print("in-process", json.dumps(r["in_process"]), flush=True)
     return r
 
-def write_report(r):
-    seq, conc = r["sequential"], r["concurrent"]
-    ratio = seq["runwasm-shim"]["median"] / seq["runc"]["median"]
-    ratio_cli = seq["runwasm-runc-shim"]["median"] / seq["runc"]["median"]
+def write_report(results):
+    engines = results["engines"]
+    first = next(iter(engines))
+    r = engines[first]
     mem = open("/proc/meminfo").readline().split()[1]
+    versions = ", ".join(f"{e} ({v['version']})" for e, v in engines.items())
     lines = [
         "# Benchmarks",
         "",
         f"Measured {datetime.date.today()} by `make bench` (`scripts/bench.py`), all runtimes in the",
-        "same run against one private containerd "
-        f"({sh('containerd', '--version').stdout.split()[2]}), alternating, after 3 warm-up runs each.",
+        f"same run against private containerds ({versions}), alternating, after 3 warm-up runs each.",
         f"Machine: {os.cpu_count()} cores, {int(mem) // 1024 // 1024} GiB, kernel {platform.release()}, "
         "Debian 12, cgroup v1 hybrid.",
-        "Rerun: `make bench` (env RUNS, CONCURRENT, IDLE change the counts).",
+        "Rerun: `make bench` (env ENGINES, RUNS, CONCURRENT, IDLE change what is measured).",
         "Where the time goes and what was done about it: docs/performance.md.",
         "",
         f"## 1. Sequential `ctr run --rm` of a hello ({RUNS} runs each)",
-        "| runtime | median ms | min ms | max ms |", "|---|---|---|---|",
+        "`runwasm-shim-artifact` runs the same module from an OCI Wasm artifact "
+        "(`runwasm image build --artifact`): its module layer is read from containerd's content store.",
+        "",
+        "| containerd | runtime | median ms | min ms | max ms |", "|---|---|---|---|---|",
     ]
-    for n, s in seq.items():
-        lines.append(f"| {n} | {s['median']:.1f} | {s['min']:.1f} | {s['max']:.1f} |")
-    lines += ["", f"runwasm-shim / runc median: **{ratio:.2f}** (target <= 0.80); "
-              f"runwasm through the runc shim / runc: {ratio_cli:.2f}.", "",
-              f"## 2. {CONCURRENT} concurrent `ctr run --rm`", "| runtime | total ms | failed |", "|---|---|---|"]
-    for n, c in conc.items():
-        lines.append(f"| {n} | {c['total_ms']:.0f} | {c['failed']} |")
+    for engine, e in engines.items():
+        for n, st in e["sequential"].items():
+            lines.append(f"| {e['version']} | {n} | {st['median']:.1f} | {st['min']:.1f} | {st['max']:.1f} |")
+    lines.append("")
+    for engine, e in engines.items():
+        seq = e["sequential"]
+        ratio = seq["runwasm-shim"]["median"] / seq["runc"]["median"]
+        ratio_cli = seq["runwasm-runc-shim"]["median"] / seq["runc"]["median"]
+        lines.append(f"- containerd {e['version']}: runwasm-shim / runc median **{ratio:.2f}** "
+                     f"(target <= 0.80); runwasm through the runc shim / runc: {ratio_cli:.2f}.")
+    lines += ["", f"## 2. {CONCURRENT} concurrent `ctr run --rm`",
+              "| containerd | runtime | total ms | failed |", "|---|---|---|---|"]
+    for engine, e in engines.items():
+        for n, c in e["concurrent"].items():
+            lines.append(f"| {e['version']} | {n} | {c['total_ms']:.0f} | {c['failed']} |")
+    lines += ["", f"Sections 3 to 5: containerd {r['version']}."]
     lines += ["", "## 3. One long-running container: shim + container processes",
               "| runtime | Pss MB | RSS MB |", "|---|---|---|"]
     for n, m in r["one_container"].items():
@@ -243,7 +290,7 @@ def write_report(r):
               f"(min {ip['warm_min_ms']:.2f}, max {ip['warm_max_ms']:.2f})",
               f"- instantiate + run `_start`: median {ip['run_median_ms']:.2f} ms",
               f"- speed-up of a later start: **{ip['speedup']:.0f}x** (target >= 10x)", "",
-              "## Raw results", "```json", json.dumps(r, indent=1), "```", ""]
+              "## Raw results", "```json", json.dumps(results, indent=1), "```", ""]
     text = "\n".join(lines)
     with open(f"{ROOT}/docs/benchmarks.md", "w") as f:
         f.write(text)
