@@ -1,5 +1,6 @@
 //! Where a task's cgroup is, on a cgroup v1 (legacy or hybrid) or a pure v2 host.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
@@ -50,6 +51,43 @@ impl TaskCgroup {
     }
 }
 
+/// On a v1 host, the directory of a process in each controller's hierarchy (`memory`, `cpu`,
+/// `cpuacct`, `pids`, `blkio`, ...), keyed by controller name; empty when the process is gone.
+pub fn v1_dirs(pid: i32) -> HashMap<String, PathBuf> {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .map(|text| parse_v1_dirs(&text, Path::new(CGROUP_ROOT)))
+        .unwrap_or_default()
+}
+
+/// From the text of /proc/PID/cgroup. A hierarchy holding several controllers
+/// (`cpu,cpuacct`) is mounted at the joined name; hosts usually link each single name to
+/// it, which is used when present.
+fn parse_v1_dirs(proc_cgroup: &str, root: &Path) -> HashMap<String, PathBuf> {
+    let mut dirs = HashMap::new();
+    for line in proc_cgroup.lines() {
+        let mut parts = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let path = path.trim_start_matches('/');
+        // `0::PATH` is the v2 hierarchy, `name=systemd` a named one without a controller
+        for controller in controllers.split(',') {
+            if controller.is_empty() || controller.contains('=') {
+                continue;
+            }
+            let single = root.join(controller);
+            let mount = if single.is_dir() || !controllers.contains(',') {
+                single
+            } else {
+                root.join(controllers)
+            };
+            dirs.insert(controller.to_string(), mount.join(path));
+        }
+    }
+    dirs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +111,34 @@ mod tests {
             Some(TaskCgroup::V2 {
                 dir: PathBuf::from("/sys/fs/cgroup/k8s.io/abc")
             })
+        );
+    }
+
+    #[test]
+    fn v1_dirs_of_every_controller() {
+        let dirs = parse_v1_dirs(HYBRID, Path::new("/sys/fs/cgroup"));
+        assert_eq!(
+            dirs.get("memory"),
+            Some(&PathBuf::from("/sys/fs/cgroup/memory/k8s.io/abc"))
+        );
+        assert_eq!(
+            dirs.get("cpu"),
+            Some(&PathBuf::from("/sys/fs/cgroup/cpu/k8s.io/abc"))
+        );
+        assert_eq!(dirs.len(), 2, "no name=systemd, no v2 entry: {dirs:?}");
+    }
+
+    #[test]
+    fn v1_dirs_of_a_comounted_hierarchy() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("cpu,cpuacct")).unwrap();
+        std::fs::create_dir(root.path().join("cpu")).unwrap(); // the usual link
+        let dirs = parse_v1_dirs("3:cpu,cpuacct:/a/b\n", root.path());
+        assert_eq!(dirs.get("cpu"), Some(&root.path().join("cpu/a/b")));
+        // no cpuacct link: the joined mount
+        assert_eq!(
+            dirs.get("cpuacct"),
+            Some(&root.path().join("cpu,cpuacct/a/b"))
         );
     }
 
