@@ -7,6 +7,8 @@
 #                application/wasm layer, /etc/greeting.txt in a tar layer, OCI image config
 #   artifact-wasm.tar runwasm-test/artifact:wasm  the CNCF layout (config
 #                application/vnd.wasm.config.v0+json, one application/wasm layer)
+#   artifact-pre.tar  runwasm-test/artifact:pre   artifact-oci with a precompiled layer
+#   artifact-hello-pre.tar                        hello.wasm as an artifact, precompiled
 #   artifact-bad.tar  runwasm-test/artifact:bad   an artifact of /bad.wasm
 #   busybox.tar  runwasm-test/busybox:latest  static busybox (the Linux comparator)
 #   pause.tar    runwasm-test/pause:latest    a static pause for pod sandboxes
@@ -62,6 +64,12 @@ echo "hello from an artifact layer" > "$D/greeting.txt"
     -t runwasm-test/artifact:oci -o "$OUT/artifact-oci.tar" -- hello
 "$RUNWASM" image build "$W/probe.wasm" --artifact --artifact-config wasm \
     -t runwasm-test/artifact:wasm -o "$OUT/artifact-wasm.tar"
+# with the module compiled ahead of time for this runwasm's engine (a precompiled layer), and
+# hello.wasm's precompiled layer (for test/e2e/artifact.sh's forged image)
+"$RUNWASM" image build "$W/probe.wasm" --artifact --precompile \
+    -t runwasm-test/artifact:pre -o "$OUT/artifact-pre.tar" -- hello
+"$RUNWASM" image build "$W/hello.wasm" --artifact --precompile \
+    -t runwasm-test/artifact:hello-pre -o "$OUT/artifact-hello-pre.tar"
 # an artifact whose module has a Wasm header and nothing valid after it
 "$RUNWASM" image build "$W/bad.wasm" --artifact -t runwasm-test/artifact:bad -o "$OUT/artifact-bad.tar"
 

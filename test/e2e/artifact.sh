@@ -23,9 +23,16 @@ rm -rf "$E2E_DIR"; mkdir -p "$CTRD/bin"
 for id in $(ls "$STATE_ROOT" 2>/dev/null); do "$RUNWASM" --root "$STATE_ROOT" delete --force "$id"; done
 ln -sf "$SHIM" "$CTRD/bin/containerd-shim-runwasm-v1"
 ln -sf "$RUNWASM" "$CTRD/bin/runwasm"
-RUNWASM_BIN=$RUNWASM "$ROOT_DIR/scripts/containerd.sh" start "$CTRD" || exit 1
+# a private compile cache, and images' precompiled layers trusted (shims inherit containerd's
+# environment); the last case restarts containerd without the trust
+CACHE="$E2E_DIR/cache"; mkdir -m 700 "$CACHE"
+export RUNWASM_CACHE_DIR=$CACHE
+RUNWASM_TRUST_PRECOMPILED=1 RUNWASM_BIN=$RUNWASM "$ROOT_DIR/scripts/containerd.sh" start "$CTRD" || exit 1
+python3 "$ROOT_DIR/test/e2e/forge-precompiled.py" "$FIXTURES/artifact-pre.tar" \
+  "$FIXTURES/artifact-hello-pre.tar" "$ART:forged" "$E2E_DIR/forged.tar" || exit 1
+ctr_ image import --all-platforms "$E2E_DIR/forged.tar" >/dev/null || exit 1
 for ns in "$NS" k8s.io; do
-  for img in artifact-oci artifact-wasm artifact-bad; do
+  for img in artifact-oci artifact-wasm artifact-bad artifact-pre; do
     # an artifact's platform is wasip1/wasm: ctr imports it only when asked for every platform
     "$CTRD/bin/ctr" -a "$SOCK" -n "$ns" image import --all-platforms "$FIXTURES/$img.tar" >/dev/null || exit 1
   done
@@ -110,5 +117,44 @@ for case in "oci:args pod oci" "wasm:/probe.wasm args pod wasm"; do
   left=$(grep -ls "\"bundle\":\"$CTRD/" "$CRI_STATE_ROOT"/*/state.json 2>/dev/null)
   assert_eq "$left" "" "runwasm state of this containerd's pods left after the $variant pod"
 done
+
+# the layer's blob in the image tarball, by its media type
+precompiled_blob() {
+  python3 - "$1" <<'PY'
+import json, sys, tarfile
+t = tarfile.open(sys.argv[1]); f = lambda n: t.extractfile(n).read()
+m = json.loads(f("blobs/sha256/" + json.loads(f("index.json"))["manifests"][0]["digest"][7:]))
+d = next(l["digest"] for l in m["layers"] if l["mediaType"].endswith("precompiled.v1"))
+sys.stdout.buffer.write(f("blobs/sha256/" + d[7:]))
+PY
+}
+
+test_case "precompiled layer, trusted: a compile-cache miss stores the image's artifact"
+rm -rf "${CACHE:?}"/*
+run srun --rm "$ART:pre" a-pre
+assert_rc 0; assert_contains "$OUT" "hello from wasm"
+cached=$(find "$CACHE" -name '*.cwasm' | head -1)
+[ -n "$cached" ] && _pass || _fail "nothing in the compile cache after the first start"
+assert_eq "$(sha256sum < "$cached" | cut -d' ' -f1)" \
+  "$(precompiled_blob "$FIXTURES/artifact-pre.tar" | sha256sum | cut -d' ' -f1)" "cached artifact"
+run srun --rm "$ART:pre" a-pre2 /probe.wasm exit 4
+assert_rc 4 "a later start (cache hit)"
+assert_clean a-pre "$STATE_ROOT"; no_snapshot a-pre
+
+test_case "precompiled layer, trusted: its native code is what runs (why trust is opt-in)"
+# a forged image: probe.wasm's module with hello.wasm's precompiled layer, annotated as probe's
+rm -rf "${CACHE:?}"/*
+run srun --rm "$ART:forged" a-forged
+assert_rc 0; assert_contains "$OUT" "hello from wat" "output of the forged image"
+assert_not_contains "$OUT" "hello from wasm" "output of the forged image"
+
+test_case "precompiled layer, not trusted (default): ignored, the module is compiled"
+"$ROOT_DIR/scripts/containerd.sh" stop "$CTRD" >/dev/null 2>&1
+RUNWASM_BIN=$RUNWASM "$ROOT_DIR/scripts/containerd.sh" start "$CTRD" >/dev/null || _fail "containerd did not restart"
+rm -rf "${CACHE:?}"/*
+run srun --rm "$ART:forged" a-untrusted
+assert_rc 0; assert_contains "$OUT" "hello from wasm" "output of the forged image, untrusted"
+assert_not_contains "$OUT" "hello from wat" "output of the forged image, untrusted"
+assert_clean a-untrusted "$STATE_ROOT"; no_snapshot a-untrusted
 
 summary "OCI Wasm artifacts on $CONTAINERD_ENGINE"

@@ -3,6 +3,11 @@
 //! it; the shim reads it from containerd's content store, as runwasi does, checks it against
 //! its digest and hands it to `runwasm create` beside config.json
 //! (`runwasm_container::artifact`).
+//!
+//! A precompiled layer (`runwasm image build --precompile`) is native code from the image.
+//! It is passed on only when the operator trusts images' native code
+//! (`RUNWASM_TRUST_PRECOMPILED=1` in the shim's environment), and only on a compile-cache
+//! miss; wasmtime still checks it was built for this engine configuration.
 
 use std::time::Duration;
 
@@ -12,6 +17,8 @@ use containerd_client::services::v1::{
 };
 use containerd_client::tonic::{self, Code, Request};
 use runwasm_image::media_types::*;
+use runwasm_wasm::cache::{CacheKey, CompileCache};
+use runwasm_wasm::{limits, PrecompiledSeed, WasmKind};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -38,6 +45,9 @@ pub enum ArtifactError {
     Timeout(String),
 }
 
+/// The environment switch that lets images' precompiled layers be used.
+pub const TRUST_PRECOMPILED_ENV: &str = "RUNWASM_TRUST_PRECOMPILED";
+
 #[derive(Deserialize)]
 struct BlobDescriptor {
     #[serde(rename = "mediaType", default)]
@@ -45,6 +55,8 @@ struct BlobDescriptor {
     digest: String,
     size: i64,
     platform: Option<Platform>,
+    #[serde(default)]
+    annotations: std::collections::HashMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -67,10 +79,22 @@ struct Listing {
 enum Next {
     /// Read this manifest (from an index).
     Manifest(String, i64),
-    /// Read this Wasm layer.
-    Module(String, i64),
+    /// Read this Wasm layer, and maybe its precompiled layer.
+    Module {
+        digest: String,
+        size: i64,
+        precompiled: Option<PrecompiledLayer>,
+    },
     /// A plain image (or an index without a Wasm manifest): the rootfs holds the program.
     Nothing,
+}
+
+/// A precompiled layer that names the module layer it was compiled from.
+#[derive(Debug, PartialEq, Eq)]
+struct PrecompiledLayer {
+    digest: String,
+    size: i64,
+    engine: String,
 }
 
 /// The next blob to read after `blob` (an index or a manifest of `image`).
@@ -105,7 +129,22 @@ fn next_step(image: &str, blob: &[u8]) -> Result<Next, ArtifactError> {
         .collect();
     match modules.as_slice() {
         [] => Ok(Next::Nothing),
-        [module] => Ok(Next::Module(module.digest.clone(), module.size)),
+        [module] => Ok(Next::Module {
+            digest: module.digest.clone(),
+            size: module.size,
+            precompiled: listing
+                .layers
+                .iter()
+                .filter(|l| l.media_type == PRECOMPILED_LAYER)
+                .filter(|l| l.annotations.get(ANNOTATION_MODULE_DIGEST) == Some(&module.digest))
+                .find_map(|l| {
+                    Some(PrecompiledLayer {
+                        digest: l.digest.clone(),
+                        size: l.size,
+                        engine: l.annotations.get(ANNOTATION_ENGINE)?.clone(),
+                    })
+                }),
+        }),
         many => Err(ArtifactError::ManyModules {
             image: image.to_string(),
             count: many.len(),
@@ -118,16 +157,29 @@ fn next_step(image: &str, blob: &[u8]) -> Result<Next, ArtifactError> {
 pub struct ContentStore {
     address: String,
     namespace: String,
+    trust_precompiled: bool,
 }
+
+/// An artifact's module and, when trusted and useful, its precompiled artifact.
+pub type ArtifactContent = (Vec<u8>, Option<PrecompiledSeed>);
 
 impl ContentStore {
     pub fn new(address: String, namespace: String) -> Self {
-        Self { address, namespace }
+        let trust_precompiled = std::env::var(TRUST_PRECOMPILED_ENV).is_ok_and(|v| v == "1");
+        Self {
+            address,
+            namespace,
+            trust_precompiled,
+        }
     }
 
     /// The Wasm module of container `id`'s image when the image is an OCI Wasm artifact;
     /// `None` for a plain image, a container without an image, or no containerd to ask.
-    pub fn wasm_module(&self, id: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, ArtifactError> {
+    pub fn wasm_module(
+        &self,
+        id: &str,
+        max_bytes: u64,
+    ) -> Result<Option<ArtifactContent>, ArtifactError> {
         if self.address.is_empty() {
             return Ok(None);
         }
@@ -150,7 +202,11 @@ impl ContentStore {
         request
     }
 
-    async fn lookup(&self, id: &str, max_bytes: u64) -> Result<Option<Vec<u8>>, ArtifactError> {
+    async fn lookup(
+        &self,
+        id: &str,
+        max_bytes: u64,
+    ) -> Result<Option<ArtifactContent>, ArtifactError> {
         let address = self.address.trim_start_matches("unix://");
         let channel = containerd_client::connect(address).await.map_err(|e| {
             ArtifactError::Connect {
@@ -194,11 +250,30 @@ impl ContentStore {
             match next_step(&image_name, &blob)? {
                 Next::Nothing => return Ok(None),
                 Next::Manifest(d, s) => (digest, size) = (d, s),
-                Next::Module(d, s) => {
+                Next::Module {
+                    digest,
+                    size,
+                    precompiled,
+                } => {
                     let limit = i64::try_from(max_bytes).unwrap_or(i64::MAX);
-                    let module = self.read(&mut content, &image_name, &d, s, limit).await?;
-                    tracing::debug!(image = %image_name, layer = %d, "OCI Wasm artifact");
-                    return Ok(Some(module));
+                    let module = self
+                        .read(&mut content, &image_name, &digest, size, limit)
+                        .await?;
+                    tracing::debug!(image = %image_name, layer = %digest, "OCI Wasm artifact");
+                    let seed = match precompiled {
+                        Some(layer) if self.trust_precompiled && !cached(&module, &layer.engine) => {
+                            let limit = i64::try_from(limits::max_cache_bytes()).unwrap_or(i64::MAX);
+                            let artifact = self
+                                .read(&mut content, &image_name, &layer.digest, layer.size, limit)
+                                .await?;
+                            Some(PrecompiledSeed {
+                                engine: layer.engine,
+                                artifact,
+                            })
+                        }
+                        _ => None,
+                    };
+                    return Ok(Some((module, seed)));
                 }
             }
         }
@@ -221,8 +296,7 @@ impl ContentStore {
         };
         if size < 0 || size > limit {
             return Err(blob_err(format!(
-                "{size} bytes, larger than the limit of {limit} bytes ({})",
-                runwasm_wasm::limits::MODULE_MAX_ENV
+                "{size} bytes, larger than the limit of {limit} bytes"
             )));
         }
         let mut stream = content
@@ -251,6 +325,16 @@ impl ContentStore {
         }
         Ok(data)
     }
+}
+
+/// Whether the compile cache already holds `module` for `engine`: then the precompiled
+/// layer is not worth reading.
+fn cached(module: &[u8], engine: &str) -> bool {
+    let key = CacheKey::new(module, WasmKind::of(module));
+    CompileCache::base_dir_from_env()
+        .join(engine)
+        .join(key.file_name())
+        .exists()
 }
 
 #[cfg(test)]
@@ -287,13 +371,43 @@ mod tests {
             );
             assert_eq!(
                 next_step("i", manifest.as_bytes()).unwrap(),
-                Next::Module("sha256:w".into(), 8)
+                Next::Module {
+                    digest: "sha256:w".into(),
+                    size: 8,
+                    precompiled: None
+                }
             );
         }
         let plain = format!(
             r#"{{"mediaType":"{OCI_MANIFEST}","layers":[{{"mediaType":"{OCI_LAYER_TAR}","digest":"sha256:t","size":9}}]}}"#
         );
         assert_eq!(next_step("i", plain.as_bytes()).unwrap(), Next::Nothing);
+    }
+
+    #[test]
+    fn a_precompiled_layer_must_name_the_module_layer() {
+        let manifest = |module_digest: &str| {
+            format!(
+                r#"{{"layers":[{{"mediaType":"{WASM_LAYER}","digest":"sha256:w","size":8}},
+                {{"mediaType":"{PRECOMPILED_LAYER}","digest":"sha256:p","size":9,
+                  "annotations":{{"{ANNOTATION_ENGINE}":"e1","{ANNOTATION_MODULE_DIGEST}":"{module_digest}"}}}}]}}"#
+            )
+        };
+        let Next::Module { precompiled, .. } = next_step("i", manifest("sha256:w").as_bytes()).unwrap() else {
+            panic!("no module");
+        };
+        assert_eq!(
+            precompiled,
+            Some(PrecompiledLayer {
+                digest: "sha256:p".into(),
+                size: 9,
+                engine: "e1".into()
+            })
+        );
+        let Next::Module { precompiled, .. } = next_step("i", manifest("sha256:x").as_bytes()).unwrap() else {
+            panic!("no module");
+        };
+        assert_eq!(precompiled, None, "compiled from another module");
     }
 
     #[test]

@@ -314,8 +314,8 @@ impl Inner {
             .content
             .wasm_module(id, runwasm_wasm::limits::max_module_bytes())
             .map_err(|e| rpc(Code::FAILED_PRECONDITION, e.to_string()))?;
-        if let Some(module) = module {
-            runwasm_container::artifact::write_module(bundle, &module)
+        if let Some((module, precompiled)) = module {
+            runwasm_container::artifact::write(bundle, &module, precompiled.as_ref())
                 .map_err(|e| rpc(Code::INTERNAL, e.to_string()))?;
         }
         Ok(())

@@ -122,7 +122,7 @@ impl Runtime {
                 path: bundle.join("config.json"),
                 reason: "it has no process".into(),
             })?;
-        let supplied = artifact::read_module(&bundle, runwasm_wasm::limits::max_module_bytes())?;
+        let supplied = artifact::read(&bundle)?;
         let executor = executor_for(
             process,
             &spec,

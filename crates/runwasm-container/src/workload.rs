@@ -10,6 +10,7 @@ use oci_spec::runtime::{Process, Spec};
 use runwasm_wasm::cache::CompileCache;
 use runwasm_wasm::{classify, classify_supplied, limits, CompileLimits, FileId, ProcessView, WasmEngine, Workload};
 
+use crate::artifact::ArtifactModule;
 use crate::error::ContainerError;
 use crate::executor::WorkloadExecutor;
 use crate::lsm::HostLsms;
@@ -23,7 +24,7 @@ pub fn executor_for(
     process: &Process,
     spec: &Spec,
     root: &Path,
-    supplied: Option<Vec<u8>>,
+    supplied: Option<ArtifactModule>,
     preserve_fds: i32,
 ) -> Result<WorkloadExecutor, ContainerError> {
     let empty = Vec::new();
@@ -33,9 +34,9 @@ pub fn executor_for(
         cwd: process.cwd(),
         annotations: spec.annotations().as_ref(),
     };
-    let workload = match supplied {
-        Some(module) => classify_supplied(&view, module)?,
-        None => classify(&view, root)?,
+    let (workload, precompiled) = match supplied {
+        Some(a) => (classify_supplied(&view, a.module)?, a.precompiled),
+        None => (classify(&view, root)?, None),
     };
     match workload {
         Workload::Linux => Ok(WorkloadExecutor::linux()),
@@ -50,6 +51,9 @@ pub fn executor_for(
             make_non_dumpable()?;
             let mut engine = WasmEngine::new(Some(&CompileCache::base_dir_from_env()))?;
             engine.isolate_compiles(compile_limits(spec));
+            if let Some(seed) = precompiled {
+                engine.seed(seed);
+            }
             let name = entry.container_path.display().to_string();
             let prepared = engine.prepare(&entry.bytes, &name)?;
             let artifact_fds = prepared.artifact().map(fds_of).unwrap_or_default();

@@ -59,6 +59,11 @@ pub struct CompileCache {
 pub struct CacheKey(String);
 
 impl CacheKey {
+    /// The artifact's file name in an engine's cache directory.
+    pub fn file_name(&self) -> String {
+        format!("{}.{ARTIFACT_EXT}", self.0)
+    }
+
     pub fn new(wasm: &[u8], kind: WasmKind) -> Self {
         let tag = match kind {
             WasmKind::Module => "m",
@@ -101,7 +106,7 @@ impl CompileCache {
     }
 
     pub fn artifact_path(&self, key: &CacheKey) -> PathBuf {
-        self.dir.join(format!("{}.{ARTIFACT_EXT}", key.0))
+        self.dir.join(key.file_name())
     }
 
     fn digest_path(&self, key: &CacheKey) -> PathBuf {

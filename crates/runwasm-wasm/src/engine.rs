@@ -58,7 +58,12 @@ pub enum EngineError {
 /// The engine and its compile cache: built once per process.
 pub struct WasmEngine {
     engine: Engine,
+    /// Names this engine's configuration: its cache directory, and the precompiled layers
+    /// (`runwasm image build --precompile`) it can load.
+    engine_hash: String,
     cache: Option<CompileCache>,
+    /// An artifact compiled ahead of time for the next `prepare` (see [`Self::seed`]).
+    seed: Option<PrecompiledSeed>,
     /// When set, modules are compiled in a child process under these limits.
     compile_limits: Option<CompileLimits>,
 }
@@ -70,19 +75,47 @@ impl WasmEngine {
         let mut config = Config::new();
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
         let engine = Engine::new(&config).map_err(|e| EngineError::Config(format!("{e:#}")))?;
+        let mut hasher = DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let engine_hash = format!("{:016x}", hasher.finish());
         let cache = cache_base.and_then(|base| {
-            let mut hasher = DefaultHasher::new();
-            engine.precompile_compatibility_hash().hash(&mut hasher);
-            let engine_hash = format!("{:016x}", hasher.finish());
             CompileCache::open(base, &engine_hash, crate::limits::max_cache_bytes())
                 .map_err(|e: CacheError| tracing::warn!("compile cache disabled: {e}"))
                 .ok()
         });
         Ok(Self {
             engine,
+            engine_hash,
             cache,
+            seed: None,
             compile_limits: None,
         })
+    }
+
+    /// The engine configuration's name, as precompiled layers record it.
+    pub fn engine_hash(&self) -> &str {
+        &self.engine_hash
+    }
+
+    /// The native artifact of `bytes` for this engine (`runwasm image build --precompile`).
+    pub fn compile_artifact(&self, bytes: &[u8], name: &str) -> Result<Vec<u8>, EngineError> {
+        self.compile(bytes, WasmKind::of(bytes), name)
+    }
+
+    /// Offers an artifact compiled ahead of time (an image's precompiled layer, trusted by
+    /// the operator) for the next `prepare`: on a cache miss it is stored in the cache
+    /// instead of compiling. One of another engine configuration is ignored; one wasmtime
+    /// rejects is evicted and the module compiled.
+    pub fn seed(&mut self, seed: PrecompiledSeed) {
+        if seed.engine == self.engine_hash {
+            self.seed = Some(seed);
+        } else {
+            tracing::info!(
+                layer = %seed.engine,
+                ours = %self.engine_hash,
+                "precompiled layer is for another engine configuration; compiling"
+            );
+        }
     }
 
     /// Compiles in a child process bounded by `limits`, so that a huge module or a compile
@@ -141,6 +174,20 @@ impl WasmEngine {
                 }
             }
         }
+        if let (Some(seed), Some(cache)) = (&self.seed, &self.cache) {
+            if let Ok(stored) = cache.store(&key, &seed.artifact) {
+                match T::deserialize_verified(&self.engine, &stored) {
+                    Ok(loaded) => {
+                        tracing::debug!("compile cache seeded from a precompiled layer");
+                        return Ok((loaded, Some(stored)));
+                    }
+                    Err(e) => {
+                        tracing::warn!("precompiled layer rejected: {e:#}; compiling");
+                        cache.evict(&key);
+                    }
+                }
+            }
+        }
         let artifact = self.compile(bytes, kind, name)?;
         // map the stored copy so every container shares the same page-cache pages
         if let Some(stored) = self.store(&key, &artifact) {
@@ -180,6 +227,13 @@ impl WasmEngine {
             .map_err(|e| tracing::warn!("cannot store compiled module, running uncached: {e}"))
             .ok()
     }
+}
+
+/// An artifact compiled ahead of time, and the engine configuration it names.
+#[derive(Clone)]
+pub struct PrecompiledSeed {
+    pub engine: String,
+    pub artifact: Vec<u8>,
 }
 
 /// What the cache needs from a compiled module or component.
@@ -489,6 +543,45 @@ mod tests {
         assert_eq!(run(RETURNS), 0);
         assert_eq!(run(EXIT_42), 42);
         assert_eq!(run(TRAPS), EXIT_TRAP);
+    }
+
+    #[test]
+    fn a_precompiled_seed_fills_the_cache_instead_of_a_compile() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let builder = engine_without_cache();
+        let wasm = EXIT_42.as_bytes();
+        let artifact = builder.compile_artifact(wasm, "t").unwrap();
+        let mut engine = WasmEngine::new(Some(dir.path())).unwrap();
+        assert_eq!(engine.engine_hash(), builder.engine_hash());
+        engine.seed(PrecompiledSeed {
+            engine: builder.engine_hash().to_string(),
+            artifact: artifact.clone(),
+        });
+        assert_eq!(engine.prepare(wasm, "t").unwrap().run(&plan()), 42);
+        let key = CacheKey::new(wasm, WasmKind::Module);
+        let cached = std::fs::read(engine.cache().unwrap().artifact_path(&key)).unwrap();
+        assert_eq!(cached, artifact, "the cache holds the seed");
+
+        // a seed wasmtime rejects is evicted and the module compiled
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        let mut engine = WasmEngine::new(Some(dir.path())).unwrap();
+        engine.seed(PrecompiledSeed {
+            engine: builder.engine_hash().to_string(),
+            artifact: b"not an artifact".to_vec(),
+        });
+        assert_eq!(engine.prepare(wasm, "t").unwrap().run(&plan()), 42);
+        let cached = std::fs::read(engine.cache().unwrap().artifact_path(&key)).unwrap();
+        assert_ne!(cached, b"not an artifact", "a rejected seed is replaced");
+
+        // a seed for another engine configuration is not used
+        let mut engine = engine_without_cache();
+        engine.seed(PrecompiledSeed {
+            engine: "another".into(),
+            artifact,
+        });
+        assert!(engine.seed.is_none());
     }
 
     #[test]

@@ -15,5 +15,5 @@ pub mod wasi;
 pub use cache::CompileCache;
 pub use classify::{classify, classify_supplied, ProcessView, WasmEntrypoint, WasmKind, Workload};
 pub use compile::CompileLimits;
-pub use engine::{EngineError, FileId, PreparedWasm, WasmEngine};
+pub use engine::{EngineError, FileId, PrecompiledSeed, PreparedWasm, WasmEngine};
 pub use wasi::WasiPlan;

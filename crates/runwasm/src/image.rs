@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use runwasm_image::{ImageKind, ImageRequest};
+use runwasm_image::{ImageKind, ImageRequest, Precompiled};
 
 #[derive(Subcommand, Debug)]
 pub enum ImageCommand {
@@ -57,6 +57,11 @@ pub struct BuildArgs {
     /// Add a manifest annotation (KEY=VALUE), repeatable
     #[arg(long = "annotation", value_name = "KEY=VALUE")]
     annotations: Vec<String>,
+    /// With --artifact: add the module compiled for this runwasm's engine as a layer, which
+    /// the shim uses on a compile-cache miss when it trusts images' native code
+    /// (RUNWASM_TRUST_PRECOMPILED=1)
+    #[arg(long, requires = "artifact")]
+    precompile: bool,
     /// Arguments after the module (the image's CMD)
     #[arg(last = true)]
     args: Vec<String>,
@@ -114,6 +119,16 @@ fn request(args: &BuildArgs) -> Result<ImageRequest> {
         (true, ArtifactConfig::Oci) => ImageKind::Artifact,
         (true, ArtifactConfig::Wasm) => ImageKind::WasmConfigArtifact,
     };
+    let precompiled = if args.precompile {
+        let engine = runwasm_wasm::WasmEngine::new(None)?;
+        let name = module_path.clone();
+        Some(Precompiled {
+            bytes: engine.compile_artifact(&module, &name)?,
+            engine: engine.engine_hash().to_string(),
+        })
+    } else {
+        None
+    };
     Ok(ImageRequest {
         name: args.name.clone(),
         module,
@@ -124,7 +139,7 @@ fn request(args: &BuildArgs) -> Result<ImageRequest> {
         env: args.env.clone(),
         annotations,
         files,
-        precompiled: None,
+        precompiled,
     })
 }
 
