@@ -9,6 +9,8 @@
 #                application/vnd.wasm.config.v0+json, one application/wasm layer)
 #   artifact-pre.tar  runwasm-test/artifact:pre   artifact-oci with a precompiled layer
 #   artifact-hello-pre.tar                        hello.wasm as an artifact, precompiled
+#   artifact-large.tar, artifact-large-pre.tar    large.wasm as an artifact, plain and
+#                precompiled (scripts/bench.py: first start with a precompiled layer)
 #   artifact-bad.tar  runwasm-test/artifact:bad   an artifact of /bad.wasm
 #   busybox.tar  runwasm-test/busybox:latest  static busybox (the Linux comparator)
 #   pause.tar    runwasm-test/pause:latest    a static pause for pod sandboxes
@@ -70,6 +72,10 @@ echo "hello from an artifact layer" > "$D/greeting.txt"
     -t runwasm-test/artifact:pre -o "$OUT/artifact-pre.tar" -- hello
 "$RUNWASM" image build "$W/hello.wasm" --artifact --precompile \
     -t runwasm-test/artifact:hello-pre -o "$OUT/artifact-hello-pre.tar"
+# the large module (compile-cache benchmark) as an artifact, plain and precompiled
+"$RUNWASM" image build "$W/large.wasm" --artifact -t runwasm-test/artifact:large -o "$OUT/artifact-large.tar"
+"$RUNWASM" image build "$W/large.wasm" --artifact --precompile \
+    -t runwasm-test/artifact:large-pre -o "$OUT/artifact-large-pre.tar"
 # an artifact whose module has a Wasm header and nothing valid after it
 "$RUNWASM" image build "$W/bad.wasm" --artifact -t runwasm-test/artifact:bad -o "$OUT/artifact-bad.tar"
 
