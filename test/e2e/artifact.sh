@@ -118,6 +118,20 @@ for case in "oci:args pod oci" "wasm:/probe.wasm args pod wasm"; do
   assert_eq "$left" "" "runwasm state of this containerd's pods left after the $variant pod"
 done
 
+test_case "runwasm (CLI, as CRI-O/podman call it): a module the caller put beside config.json"
+# the contract for any caller of the runwasm binary that reads artifacts itself (docs/images.md)
+mkdir -p "$E2E_DIR/empty-rootfs/etc"; echo "from the caller's rootfs" > "$E2E_DIR/empty-rootfs/etc/note"
+python3 "$ROOT_DIR/test/e2e/mk-bundle.py" "$E2E_DIR/empty-rootfs" "$E2E_DIR/cli-bundle" '["/app.wasm","cat","/etc/note"]' >/dev/null
+mkdir -m 700 "$E2E_DIR/cli-bundle/wasm-layers"
+cp "$FIXTURES/wasm-rootfs/probe.wasm" "$E2E_DIR/cli-bundle/wasm-layers/module.wasm"
+run "$RUNWASM" --root "$E2E_DIR/cli-root" run --bundle "$E2E_DIR/cli-bundle" a-cli
+assert_rc 0 "runwasm run of a bundle with a supplied module"; assert_contains "$OUT" "from the caller's rootfs"
+assert_clean a-cli "$E2E_DIR/cli-root"
+ln -sf /etc/hostname "$E2E_DIR/cli-bundle/wasm-layers/module.wasm"
+run "$RUNWASM" --root "$E2E_DIR/cli-root" run --bundle "$E2E_DIR/cli-bundle" a-cli-link
+assert_rc_not 0 "a supplied module that is a symlink"; assert_contains "$ERR" "wasm-layers/module.wasm"
+assert_clean a-cli-link "$E2E_DIR/cli-root"
+
 # the layer's blob in the image tarball, by its media type
 precompiled_blob() {
   python3 - "$1" <<'PY'
