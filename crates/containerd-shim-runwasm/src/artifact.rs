@@ -208,12 +208,13 @@ impl ContentStore {
         max_bytes: u64,
     ) -> Result<Option<ArtifactContent>, ArtifactError> {
         let address = self.address.trim_start_matches("unix://");
-        let channel = containerd_client::connect(address).await.map_err(|e| {
-            ArtifactError::Connect {
-                address: address.to_string(),
-                reason: e.to_string(),
-            }
-        })?;
+        let channel =
+            containerd_client::connect(address)
+                .await
+                .map_err(|e| ArtifactError::Connect {
+                    address: address.to_string(),
+                    reason: e.to_string(),
+                })?;
         let api = |e: tonic::Status| ArtifactError::Api(e.message().to_string());
         let container = match ContainersClient::new(channel.clone())
             .get(self.request(GetContainerRequest { id: id.to_string() }))
@@ -261,8 +262,11 @@ impl ContentStore {
                         .await?;
                     tracing::debug!(image = %image_name, layer = %digest, "OCI Wasm artifact");
                     let seed = match precompiled {
-                        Some(layer) if self.trust_precompiled && !cached(&module, &layer.engine) => {
-                            let limit = i64::try_from(limits::max_cache_bytes()).unwrap_or(i64::MAX);
+                        Some(layer)
+                            if self.trust_precompiled && !cached(&module, &layer.engine) =>
+                        {
+                            let limit =
+                                i64::try_from(limits::max_cache_bytes()).unwrap_or(i64::MAX);
                             let artifact = self
                                 .read(&mut content, &image_name, &layer.digest, layer.size, limit)
                                 .await?;
@@ -393,7 +397,9 @@ mod tests {
                   "annotations":{{"{ANNOTATION_ENGINE}":"e1","{ANNOTATION_MODULE_DIGEST}":"{module_digest}"}}}}]}}"#
             )
         };
-        let Next::Module { precompiled, .. } = next_step("i", manifest("sha256:w").as_bytes()).unwrap() else {
+        let Next::Module { precompiled, .. } =
+            next_step("i", manifest("sha256:w").as_bytes()).unwrap()
+        else {
             panic!("no module");
         };
         assert_eq!(
@@ -404,7 +410,9 @@ mod tests {
                 engine: "e1".into()
             })
         );
-        let Next::Module { precompiled, .. } = next_step("i", manifest("sha256:x").as_bytes()).unwrap() else {
+        let Next::Module { precompiled, .. } =
+            next_step("i", manifest("sha256:x").as_bytes()).unwrap()
+        else {
             panic!("no module");
         };
         assert_eq!(precompiled, None, "compiled from another module");

@@ -18,10 +18,10 @@ use std::sync::Arc;
 use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::{Config, DeleteResponse, ExitSignal, Flags, StartOpts};
 
+use artifact::ContentStore;
 use cli::RunwasmCli;
 use events::EventSink;
 use runwasm_container::Runtime;
-use artifact::ContentStore;
 use service::{Lifecycle, TaskService};
 
 /// Annotations that name a pod: its containers share one shim.

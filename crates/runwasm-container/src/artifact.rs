@@ -78,7 +78,12 @@ fn write_new(path: &Path, data: &[u8]) -> Result<(), ContainerError> {
 /// The bundle's artifact module and precompiled artifact, if its caller supplied them.
 pub fn read(bundle: &Path) -> Result<Option<ArtifactModule>, ContainerError> {
     let limit = runwasm_wasm::limits::max_module_bytes();
-    let Some(module) = read_bounded(&module_path(bundle), limit, runwasm_wasm::limits::MODULE_MAX_ENV)? else {
+    let Some(module) = read_bounded(
+        &module_path(bundle),
+        limit,
+        runwasm_wasm::limits::MODULE_MAX_ENV,
+    )?
+    else {
         return Ok(None);
     };
     let dir = bundle.join(LAYERS_DIR);
@@ -95,7 +100,10 @@ pub fn read(bundle: &Path) -> Result<Option<ArtifactModule>, ContainerError> {
         }),
         _ => None,
     };
-    Ok(Some(ArtifactModule { module, precompiled }))
+    Ok(Some(ArtifactModule {
+        module,
+        precompiled,
+    }))
 }
 
 /// A file the caller wrote into the bundle, read with a bound of `limit` bytes (`what`
@@ -148,11 +156,17 @@ mod tests {
         let got = read(bundle.path()).unwrap().unwrap();
         assert_eq!(got.module, b"\0asm\x01\0\0\0");
         let pre = got.precompiled.unwrap();
-        assert_eq!((pre.engine.as_str(), pre.artifact.as_slice()), ("e1", &b"native"[..]));
+        assert_eq!(
+            (pre.engine.as_str(), pre.artifact.as_slice()),
+            ("e1", &b"native"[..])
+        );
         let err = read_bounded(&module_path(bundle.path()), 4, "X")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("larger than the limit of 4 bytes (X)"), "{err}");
+        assert!(
+            err.contains("larger than the limit of 4 bytes (X)"),
+            "{err}"
+        );
         // written once: a second writer cannot replace it
         assert!(write(bundle.path(), b"other", None).is_err());
     }

@@ -13,9 +13,9 @@ use libcontainer::syscall::syscall::SyscallType;
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxResources, Process, Spec};
 
+use crate::artifact;
 use crate::error::ContainerError;
 use crate::state::{status_name, RuncState};
-use crate::artifact;
 use crate::workload::executor_for;
 
 /// Where state lives unless `--root` says otherwise.

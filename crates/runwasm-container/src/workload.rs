@@ -8,7 +8,9 @@ use std::path::Path;
 
 use oci_spec::runtime::{Process, Spec};
 use runwasm_wasm::cache::CompileCache;
-use runwasm_wasm::{classify, classify_supplied, limits, CompileLimits, FileId, ProcessView, WasmEngine, Workload};
+use runwasm_wasm::{
+    classify, classify_supplied, limits, CompileLimits, FileId, ProcessView, WasmEngine, Workload,
+};
 
 use crate::artifact::ArtifactModule;
 use crate::error::ContainerError;

@@ -13,7 +13,8 @@ pub const WASM_CONFIG: &str = "application/vnd.wasm.config.v0+json";
 /// A Wasm module or component, as a layer of its own (CNCF TAG Runtime layout).
 pub const WASM_LAYER: &str = "application/wasm";
 /// runwasi's layer media type for the same thing (images built by its oci-tar-builder).
-pub const RUNWASI_WASM_LAYER: &str = "application/vnd.bytecodealliance.wasm.component.layer.v0+wasm";
+pub const RUNWASI_WASM_LAYER: &str =
+    "application/vnd.bytecodealliance.wasm.component.layer.v0+wasm";
 /// The module compiled ahead of time by `runwasm image build --precompile`.
 pub const PRECOMPILED_LAYER: &str = "application/vnd.runwasm.wasm.precompiled.v1";
 

@@ -47,7 +47,10 @@ fn collect(
     let meta = fs::symlink_metadata(host).map_err(io_err(host))?;
     let mode = std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777;
     if meta.file_type().is_symlink() {
-        entries.insert(guest, Entry::Link(fs::read_link(host).map_err(io_err(host))?));
+        entries.insert(
+            guest,
+            Entry::Link(fs::read_link(host).map_err(io_err(host))?),
+        );
     } else if meta.is_dir() {
         if !guest.as_os_str().is_empty() {
             entries.insert(guest.clone(), Entry::Dir(mode));

@@ -90,7 +90,10 @@ fn platform_image_holds_the_module_in_its_rootfs() {
     assert_eq!(config["config"]["Env"], json!(["A=b"]));
     assert_eq!(image.layers.len(), 1);
     assert_eq!(image.layers[0].media_type, OCI_LAYER_TAR);
-    assert_eq!(config["rootfs"]["diff_ids"], json!([image.layers[0].digest]));
+    assert_eq!(
+        config["rootfs"]["diff_ids"],
+        json!([image.layers[0].digest])
+    );
     let layer = untar(blob(&files, &image.layers[0].digest));
     assert_eq!(layer["app.wasm"], MODULE);
     // docker load without the containerd image store
@@ -109,10 +112,16 @@ fn artifact_keeps_the_module_as_a_wasm_layer() {
     let (image, files) = built(&req);
     assert_eq!(image.layers[0].media_type, WASM_LAYER);
     assert_eq!(blob(&files, &image.layers[0].digest), MODULE);
-    assert!(!files.contains_key("manifest.json"), "docker's format has no raw layers");
+    assert!(
+        !files.contains_key("manifest.json"),
+        "docker's format has no raw layers"
+    );
     let config = json_blob(&files, &image.config.digest);
     // only the tar layer is unpacked: containerd matches diff ids against it alone
-    assert_eq!(config["rootfs"]["diff_ids"], json!([image.layers[1].digest]));
+    assert_eq!(
+        config["rootfs"]["diff_ids"],
+        json!([image.layers[1].digest])
+    );
     assert_eq!(config["layerDigests"], json!([image.layers[0].digest]));
     let data = untar(blob(&files, &image.layers[1].digest));
     assert_eq!(data["etc/app/greeting.txt"], b"hi");
