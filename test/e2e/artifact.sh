@@ -5,6 +5,13 @@
 # is read from containerd's content store, never unpacked into the rootfs.
 source "$(dirname "$0")/lib.sh"
 export CONTAINERD_ENGINE=${CONTAINERD_ENGINE:-containerd-2.1}
+# its CRI pods share /run/containerd/runwasm/k8s.io with cri.sh: the same lock (see cri.sh)
+LOCK=/run/lock/runwasm-e2e-cri.lock
+if [ "${RUNWASM_E2E_CRI_LOCK:-}" != "$LOCK" ]; then
+  RUNWASM_E2E_CRI_LOCK=$LOCK flock -o -w 1800 -E 75 "$LOCK" "$0" "$@"; rc=$?
+  [ "$rc" = 75 ] && echo "another cri run held $LOCK for 30 minutes"
+  exit "$rc"
+fi
 E2E_DIR=${E2E_DIR:-/tmp/runwasm-e2e}/artifact-$CONTAINERD_ENGINE
 CTRD="$E2E_DIR/containerd"
 SOCK="$CTRD/containerd.sock"

@@ -2,7 +2,7 @@
 # Runs every end-to-end suite against the real clients; fails if any suite fails or cannot run.
 # SUITES="a b" runs a subset: names of test/e2e/*.sh without .sh, each either SUITE or
 # SUITE@ENGINE, which runs SUITE with CONTAINERD_ENGINE=ENGINE (an engine of
-# scripts/engines.sh, e.g. containerd-shim@containerd-2.1). The containerd suites run the same
+# scripts/engines.sh, e.g. containerd-shim@containerd-2.1; docker.sh takes docker-N from it). The containerd suites run the same
 # cases on each engine; without @ENGINE they run on containerd-1.6.
 # run-all.sh --list prints the entries it would run.
 set -uo pipefail
@@ -19,7 +19,12 @@ DEFAULT_SUITES=(
   podman
   conmon-crio
   dockerd
-  # Docker on newer engines: docker suites go here
+  # Docker 26 (containerd 1.7) and 28 (containerd 2.1) with the containerd image store
+  docker@docker-26
+  docker@docker-28
+  # OCI Wasm artifacts (containerd 1.6 cannot import them)
+  artifact@containerd-1.7
+  artifact@containerd-2.1
   security
 )
 SUITES=${SUITES:-${DEFAULT_SUITES[*]}}
