@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use libcgroups::common::{AnyCgroupManager, CgroupConfig, CgroupManager, ControllerOpt};
 use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::state::StateError;
 use libcontainer::container::{Container, ContainerStatus};
 use libcontainer::signal::Signal;
 use libcontainer::syscall::syscall::SyscallType;
@@ -72,6 +73,17 @@ pub fn load_spec(bundle: &Path) -> Result<Spec, ContainerError> {
     })
 }
 
+const STATE_READ_RETRIES: usize = 20;
+
+/// A state file read while it was being rewritten: empty or cut short.
+fn is_partial_state(err: &libcontainer::error::LibcontainerError) -> bool {
+    matches!(
+        err,
+        libcontainer::error::LibcontainerError::State(StateError::ParseStateFile { source, .. })
+            if source.is_eof()
+    )
+}
+
 fn rootfs_of(spec: &Spec, bundle: &Path) -> PathBuf {
     let root = spec
         .root()
@@ -104,6 +116,17 @@ impl Runtime {
         let dir = self.root.join(id);
         if id.is_empty() || id.contains('/') || !dir.join("state.json").exists() {
             return Err(ContainerError::NotFound(id.to_string()));
+        }
+        // libcontainer saves state.json by truncating and rewriting it in place, so a reader
+        // (the shim's delete while runwasm's kill saves) can see it empty or cut short: such
+        // a read is retried, briefly, instead of failing the call
+        for _ in 0..STATE_READ_RETRIES {
+            match Container::load(dir.clone()) {
+                Err(e) if is_partial_state(&e) => {
+                    std::thread::sleep(std::time::Duration::from_millis(5))
+                }
+                loaded => return Ok(loaded?),
+            }
         }
         Ok(Container::load(dir)?)
     }
@@ -308,5 +331,40 @@ impl Runtime {
             action,
             needed,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use libcontainer::error::LibcontainerError;
+
+    fn parse_error(text: &str) -> LibcontainerError {
+        LibcontainerError::State(StateError::ParseStateFile {
+            state_file_path: "state.json".into(),
+            source: serde_json::from_str::<serde_json::Value>(text).unwrap_err(),
+        })
+    }
+
+    #[test]
+    fn only_a_state_file_cut_short_is_retried() {
+        assert!(is_partial_state(&parse_error("")));
+        assert!(is_partial_state(&parse_error(r#"{"id":"a","#)));
+        assert!(!is_partial_state(&parse_error("{x")));
+        assert!(!is_partial_state(&LibcontainerError::State(
+            StateError::OpenStateFile {
+                state_file_path: "state.json".into(),
+                source: std::io::ErrorKind::NotFound.into(),
+            }
+        )));
+    }
+
+    #[test]
+    fn a_state_file_that_stays_empty_still_fails() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("c1")).unwrap();
+        std::fs::write(root.path().join("c1/state.json"), "").unwrap();
+        let err = Runtime::new(root.path(), false).load("c1").err().unwrap();
+        assert!(err.to_string().contains("parse container state file"), "{err}");
     }
 }
