@@ -52,6 +52,19 @@ fn grouping(id: &str) -> String {
         .unwrap_or_else(|| id.to_string())
 }
 
+/// containerd-shim installs signal-hook handlers for SIGCHLD and SIGPIPE before `start` and
+/// closes their pipe when `start` returns, handlers still installed: a late SIGCHLD (the
+/// spawned helper exiting) then writes into the closed pipe, whose SIGPIPE runs the handler
+/// again, forever (seen once: a `start` spinning at 100% CPU). `start` needs neither signal.
+fn quiet_start_signals() {
+    use nix::sys::signal::{signal, SigHandler, Signal};
+    // SAFETY: default and ignore dispositions run no code of ours in the handler.
+    unsafe {
+        let _ = signal(Signal::SIGCHLD, SigHandler::SigDfl);
+        let _ = signal(Signal::SIGPIPE, SigHandler::SigIgn);
+    }
+}
+
 /// Starts the shim daemon of the container's pod (or finds the running one) and returns the
 /// address containerd connects to.
 fn start_daemon(opts: StartOpts) -> Result<String, containerd_shim::Error> {
@@ -98,7 +111,9 @@ impl containerd_shim::Shim for Shim {
     }
 
     fn start_shim(&mut self, opts: StartOpts) -> Result<String, containerd_shim::Error> {
-        start_daemon(opts)
+        let address = start_daemon(opts);
+        quiet_start_signals();
+        address
     }
 
     /// Cleans up after a shim that died: the container is killed and deleted, its rootfs

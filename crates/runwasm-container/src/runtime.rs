@@ -365,6 +365,9 @@ mod tests {
         std::fs::create_dir(root.path().join("c1")).unwrap();
         std::fs::write(root.path().join("c1/state.json"), "").unwrap();
         let err = Runtime::new(root.path(), false).load("c1").err().unwrap();
-        assert!(err.to_string().contains("parse container state file"), "{err}");
+        assert!(
+            err.to_string().contains("parse container state file"),
+            "{err}"
+        );
     }
 }
