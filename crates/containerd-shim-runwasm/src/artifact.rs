@@ -138,10 +138,17 @@ fn next_step(image: &str, blob: &[u8]) -> Result<Next, ArtifactError> {
                 .filter(|l| l.media_type == PRECOMPILED_LAYER)
                 .filter(|l| l.annotations.get(ANNOTATION_MODULE_DIGEST) == Some(&module.digest))
                 .find_map(|l| {
-                    Some(PrecompiledLayer {
+                    // the engine name becomes a path in the compile cache: only the form the
+                    // engine writes (16 lowercase hex digits) is taken
+                    let engine = l.annotations.get(ANNOTATION_ENGINE)?;
+                    let well_formed = engine.len() == 16
+                        && engine
+                            .bytes()
+                            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+                    well_formed.then(|| PrecompiledLayer {
                         digest: l.digest.clone(),
                         size: l.size,
-                        engine: l.annotations.get(ANNOTATION_ENGINE)?.clone(),
+                        engine: engine.clone(),
                     })
                 }),
         }),
@@ -390,13 +397,14 @@ mod tests {
 
     #[test]
     fn a_precompiled_layer_must_name_the_module_layer() {
-        let manifest = |module_digest: &str| {
+        let layer = |module_digest: &str, engine: &str| {
             format!(
                 r#"{{"layers":[{{"mediaType":"{WASM_LAYER}","digest":"sha256:w","size":8}},
                 {{"mediaType":"{PRECOMPILED_LAYER}","digest":"sha256:p","size":9,
-                  "annotations":{{"{ANNOTATION_ENGINE}":"e1","{ANNOTATION_MODULE_DIGEST}":"{module_digest}"}}}}]}}"#
+                  "annotations":{{"{ANNOTATION_ENGINE}":"{engine}","{ANNOTATION_MODULE_DIGEST}":"{module_digest}"}}}}]}}"#
             )
         };
+        let manifest = |module_digest: &str| layer(module_digest, "0123456789abcdef");
         let Next::Module { precompiled, .. } =
             next_step("i", manifest("sha256:w").as_bytes()).unwrap()
         else {
@@ -407,9 +415,18 @@ mod tests {
             Some(PrecompiledLayer {
                 digest: "sha256:p".into(),
                 size: 9,
-                engine: "e1".into()
+                engine: "0123456789abcdef".into()
             })
         );
+        // an engine name that would be a path elsewhere in the cache is not taken
+        for engine in ["../../../etc", "0123456789ABCDEF", "e1"] {
+            let Next::Module { precompiled, .. } =
+                next_step("i", layer("sha256:w", engine).as_bytes()).unwrap()
+            else {
+                panic!("no module");
+            };
+            assert_eq!(precompiled, None, "engine {engine}");
+        }
         let Next::Module { precompiled, .. } =
             next_step("i", manifest("sha256:x").as_bytes()).unwrap()
         else {
