@@ -56,6 +56,32 @@ wait_for() {
   return 1
 }
 
+# assert_no_snapshots WHAT ID...: the namespace's snapshots (listed with the suite's ctr_)
+# hold the images' layers and nothing keyed by one of the IDs (deleted containers, pods)
+assert_no_snapshots() {
+  local what=$1; shift
+  run ctr_ snapshots ls
+  assert_rc 0 "ctr snapshots ls"
+  # the listing is real: the images' unpacked layers are in it
+  assert_contains "$OUT" "Committed" "ctr snapshots ls (the images' layers)"
+  local keys left="" id
+  keys=$(awk 'NR > 1 {print $1}' <<<"$OUT")
+  for id in "$@"; do grep -qxF -- "$id" <<<"$keys" && left+=" $id"; done
+  assert_eq "$left" "" "snapshots of the $# $what"
+}
+
+# cri_lock "$0" "$@": containerd's CRI plugin always works in the namespace k8s.io, so on
+# every engine the shim keeps its state in /run/containerd/runwasm/k8s.io and the pods'
+# cgroups are /k8s.io/...: a suite with CRI pods reruns itself under this lock (one at a time)
+cri_lock() {
+  local lock=/run/lock/runwasm-e2e-cri.lock rc
+  [ "${RUNWASM_E2E_CRI_LOCK:-}" = "$lock" ] && return 0
+  # -o: the lock stays with flock itself, not with containerd or a shim started below
+  RUNWASM_E2E_CRI_LOCK=$lock flock -o -w 1800 -E 75 "$lock" "$@"; rc=$?
+  [ "$rc" = 75 ] && echo "another cri run held $lock for 30 minutes"
+  exit "$rc"
+}
+
 summary() {
   echo "=== $1: $PASSED assertions passed, $FAILED failed"
   for f in "${FAILURES[@]}"; do echo "  FAILED $f"; done
