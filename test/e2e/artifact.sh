@@ -5,13 +5,8 @@
 # is read from containerd's content store, never unpacked into the rootfs.
 source "$(dirname "$0")/lib.sh"
 export CONTAINERD_ENGINE=${CONTAINERD_ENGINE:-containerd-2.1}
-# its CRI pods share /run/containerd/runwasm/k8s.io with cri.sh: the same lock (see cri.sh)
-LOCK=/run/lock/runwasm-e2e-cri.lock
-if [ "${RUNWASM_E2E_CRI_LOCK:-}" != "$LOCK" ]; then
-  RUNWASM_E2E_CRI_LOCK=$LOCK flock -o -w 1800 -E 75 "$LOCK" "$0" "$@"; rc=$?
-  [ "$rc" = 75 ] && echo "another cri run held $LOCK for 30 minutes"
-  exit "$rc"
-fi
+# its CRI pods share k8s.io's state with cri.sh: the same lock
+cri_lock "$0" "$@"
 E2E_DIR=${E2E_DIR:-/tmp/runwasm-e2e}/artifact-$CONTAINERD_ENGINE
 CTRD="$E2E_DIR/containerd"
 SOCK="$CTRD/containerd.sock"
@@ -47,10 +42,7 @@ done
 "$CTRD/bin/ctr" -a "$SOCK" -n k8s.io image import "$FIXTURES/pause.tar" >/dev/null || exit 1
 
 # no_snapshot ID: the snapshot of a deleted container is gone too
-no_snapshot() {
-  local left; left=$(ctr_ snapshots ls 2>&1 | awk -v id="$1" '$1 == id')
-  assert_eq "$left" "" "snapshot of deleted container $1"
-}
+no_snapshot() { assert_no_snapshots "deleted container $1" "$1"; }
 
 test_case "artifact layout: what runwasm image build wrote (skopeo reads the archives)"
 run skopeo inspect --raw "oci-archive:$FIXTURES/artifact-oci.tar"
@@ -177,5 +169,15 @@ run srun --rm "$ART:forged" a-untrusted
 assert_rc 0; assert_contains "$OUT" "hello from wasm" "output of the forged image, untrusted"
 assert_not_contains "$OUT" "hello from wat" "output of the forged image, untrusted"
 assert_clean a-untrusted "$STATE_ROOT"; no_snapshot a-untrusted
+
+test_case "an artifact's module layer over RUNWASM_MODULE_MAX is refused before it is read"
+"$ROOT_DIR/scripts/containerd.sh" stop "$CTRD" >/dev/null 2>&1
+RUNWASM_MODULE_MAX=4096 RUNWASM_BIN=$RUNWASM "$ROOT_DIR/scripts/containerd.sh" start "$CTRD" >/dev/null \
+  || _fail "containerd did not restart"
+run srun --rm "$ART:oci" a-toobig
+assert_rc_not 0 "an artifact whose module is larger than the limit"
+assert_contains "$ERR" "larger than the limit of 4096 bytes"
+ctr_ c rm a-toobig >/dev/null 2>&1
+assert_clean a-toobig "$STATE_ROOT"; no_snapshot a-toobig
 
 summary "OCI Wasm artifacts on $CONTAINERD_ENGINE"
