@@ -42,13 +42,9 @@ cri_runtimes() {  # cri_runtimes SECTION
 TOML
 }
 
-write_config() {
-  mkdir -p "$DIR"/{root,state,opt,bin,log,fifo,runc-cri,cni/bin,cni/net.d}
-  local sandbox=${SANDBOX_IMAGE:-docker.io/runwasm-test/pause:latest}
-  case $ENGINE in
-  containerd-1.*)
-    cat > "$DIR/config.toml" <<TOML
-version = 2
+# what every config version says alike: where state lives, the sockets, the log level
+daemon_config() {
+  cat <<TOML
 root = "$DIR/root"
 state = "$DIR/state"
 oom_score = 0
@@ -59,6 +55,17 @@ oom_score = 0
   address = "$SOCK.ttrpc"
 [debug]
   level = "${CONTAINERD_LOG_LEVEL:-info}"
+TOML
+}
+
+write_config() {
+  mkdir -p "$DIR"/{root,state,opt,bin,log,fifo,runc-cri,cni/bin,cni/net.d}
+  local sandbox=${SANDBOX_IMAGE:-docker.io/runwasm-test/pause:latest}
+  case $ENGINE in
+  containerd-1.*)
+    cat > "$DIR/config.toml" <<TOML
+version = 2
+$(daemon_config)
 
 [plugins]
   [plugins."io.containerd.internal.v1.opt"]
@@ -82,16 +89,7 @@ TOML
   *)
     cat > "$DIR/config.toml" <<TOML
 version = 3
-root = "$DIR/root"
-state = "$DIR/state"
-oom_score = 0
-
-[grpc]
-  address = "$SOCK"
-[ttrpc]
-  address = "$SOCK.ttrpc"
-[debug]
-  level = "${CONTAINERD_LOG_LEVEL:-info}"
+$(daemon_config)
 
 [plugins]
   [plugins.'io.containerd.internal.v1.opt']
