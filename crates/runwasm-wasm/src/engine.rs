@@ -161,31 +161,28 @@ impl WasmEngine {
     ) -> Result<(T, Option<File>), EngineError> {
         let key = CacheKey::new(bytes, kind);
         if let Some(cache) = &self.cache {
-            if let Some(file) = cache.lookup(&key) {
-                match T::deserialize_verified(&self.engine, &file) {
-                    Ok(loaded) => {
-                        tracing::debug!("compile cache hit");
-                        return Ok((loaded, Some(file)));
-                    }
-                    Err(e) => {
-                        tracing::warn!("stale cache entry: {e:#}; recompiling");
-                        cache.evict(&key);
-                    }
+            // maps a stored artifact; one wasmtime rejects is evicted and the module compiled
+            let map = |file: File, what: &str| match T::deserialize_verified(&self.engine, &file) {
+                Ok(loaded) => {
+                    tracing::debug!("{what} mapped");
+                    Some((loaded, Some(file)))
                 }
+                Err(e) => {
+                    tracing::warn!("{what} rejected: {e:#}; compiling");
+                    cache.evict(&key);
+                    None
+                }
+            };
+            if let Some(hit) = cache.lookup(&key).and_then(|f| map(f, "cache entry")) {
+                return Ok(hit);
             }
-        }
-        if let (Some(seed), Some(cache)) = (&self.seed, &self.cache) {
-            if let Ok(stored) = cache.store(&key, &seed.artifact) {
-                match T::deserialize_verified(&self.engine, &stored) {
-                    Ok(loaded) => {
-                        tracing::debug!("compile cache seeded from a precompiled layer");
-                        return Ok((loaded, Some(stored)));
-                    }
-                    Err(e) => {
-                        tracing::warn!("precompiled layer rejected: {e:#}; compiling");
-                        cache.evict(&key);
-                    }
-                }
+            // on a miss, a trusted precompiled layer is stored in place of a compile
+            let seeded = self
+                .seed
+                .as_ref()
+                .and_then(|seed| cache.store(&key, &seed.artifact).ok());
+            if let Some(loaded) = seeded.and_then(|f| map(f, "precompiled layer")) {
+                return Ok(loaded);
             }
         }
         let artifact = self.compile(bytes, kind, name)?;
