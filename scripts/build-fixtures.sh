@@ -3,6 +3,9 @@
 # into image tarballs under OUT (default target/fixtures):
 #   wasm.tar     runwasm-test/wasm:latest   Wasm programs + a rootfs file, entrypoint /probe.wasm
 #   wasm-wasi.tar runwasm-test/wasm:wasi    the same, platform wasi/wasm (Docker >= 24)
+#   http.tar     runwasm-test/http:latest   the wasi:http component of test/wasm/http (exports
+#                wasi:http/incoming-handler only), entrypoint /http.wasm (test/e2e/http.sh)
+#   http-wasi.tar runwasm-test/http:wasi    the same, platform wasi/wasm (Docker)
 #   artifact-oci.tar  runwasm-test/artifact:oci   OCI Wasm artifact: probe.wasm as an
 #                application/wasm layer, /etc/greeting.txt in a tar layer, OCI image config
 #   artifact-wasm.tar runwasm-test/artifact:wasm  the CNCF layout (config
@@ -33,6 +36,9 @@ for target in wasm32-wasip1 wasm32-wasip2; do
   cargo build -q --release --target "$target" --manifest-path "$probe/Cargo.toml" \
       --target-dir "$HERE/test/wasm/target"
 done
+# the wasi:http component (a cdylib: no wasi:cli/run, only wasi:http/incoming-handler)
+cargo build -q --release --target wasm32-wasip2 --manifest-path "$HERE/test/wasm/http/Cargo.toml" \
+    --target-dir "$HERE/test/wasm/target"
 
 W="$OUT/wasm-rootfs"; rm -rf "$W"; mkdir -p "$W"/{etc,data,tmp}
 cp "$HERE/test/wasm/target/wasm32-wasip1/release/probe.wasm" "$W/probe.wasm"
@@ -58,6 +64,13 @@ RUNWASM=${RUNWASM:-$HERE/target/release/runwasm}
 # the same image as Docker documents Wasm images: platform wasi/wasm
 "$RUNWASM" image build "$W/probe.wasm" --file "$W:/" --platform wasi/wasm \
     -t runwasm-test/wasm:wasi -o "$OUT/wasm-wasi.tar" -- hello
+# the wasi:http component: no arguments, served on the container's network
+HW="$OUT/http-rootfs"; rm -rf "$HW"; mkdir -p "$HW"
+cp "$HERE/test/wasm/target/wasm32-wasip2/release/http_probe.wasm" "$HW/http.wasm"
+"$RUNWASM" image build "$HW/http.wasm" --platform "$PLATFORM" \
+    -t runwasm-test/http:latest -o "$OUT/http.tar"
+"$RUNWASM" image build "$HW/http.wasm" --platform wasi/wasm \
+    -t runwasm-test/http:wasi -o "$OUT/http-wasi.tar"
 # OCI Wasm artifacts: the module as an application/wasm layer plus a layer of data files,
 # with an OCI image config (any containerd client) or the CNCF config (CRI only)
 D="$OUT/artifact-data"; rm -rf "$D"; mkdir -p "$D"
