@@ -25,6 +25,9 @@ DEFAULT_SUITES=(
   # OCI Wasm artifacts (containerd 1.6 cannot import them)
   artifact@containerd-1.7
   artifact@containerd-2.1
+  # wasi:http serving: ctr, podman and Docker 28 (on containerd-1.6), ctr on containerd 2.1
+  http
+  http@containerd-2.1
   security
 )
 SUITES=${SUITES:-${DEFAULT_SUITES[*]}}
