@@ -10,6 +10,8 @@
 #      containerd-2.1, fetched by scripts/engines.sh: config version 2 for 1.x, 3 for 2.x),
 #      RUNWASM_BIN (the runwasm binary, used as the CRI runtime "runwasm-runc"),
 #      SANDBOX_IMAGE (default docker.io/runwasm-test/pause:latest).
+# Pod networking: scripts/cni.sh setup DIR (Debian's CNI plugins, a bridge and a subnet of
+# this instance's own, DIR/cni/env names them), its teardown at stop.
 # The engine's binaries (containerd, ctr, its runc shim) are linked into DIR/bin, so
 # DIR/bin/ctr is the client that matches the daemon.
 set -euo pipefail
@@ -60,6 +62,7 @@ TOML
 
 write_config() {
   mkdir -p "$DIR"/{root,state,opt,bin,log,fifo,runc-cri,cni/bin,cni/net.d}
+  "$(dirname "$0")/cni.sh" setup "$DIR"
   local sandbox=${SANDBOX_IMAGE:-docker.io/runwasm-test/pause:latest}
   case $ENGINE in
   containerd-1.*)
@@ -155,6 +158,7 @@ stop)
   fi
   for p in $(pgrep -f "containerd-shim.* -address $SOCK" || true); do kill -9 "$p" 2>/dev/null || true; done
   awk -v d="$DIR/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+  "$(dirname "$0")/cni.sh" teardown "$DIR"
   ;;
-*) sed -n 2,14p "$0"; exit 2 ;;
+*) sed -n 2,16p "$0"; exit 2 ;;
 esac

@@ -16,6 +16,25 @@
 //! the CRI gives them) and each line of its CRI log (LOG_DIR/one.log) as `log: LINE`, then
 //! stops and removes the pod. Exits 0 whatever the container's exit code;
 //! non-zero, naming the call, when a CRI call fails (the pod is still removed).
+//!
+//! usage: cri-e2e status SOCKET
+//! Prints the CRI Status conditions: `RuntimeReady: true`, `NetworkReady: true` (a false one
+//! with its reason and message).
+//!
+//! usage: cri-e2e pod-up SOCKET HANDLER LOG_DIR NAME=IMAGE [ARGS...] [-- NAME=IMAGE [ARGS...]]...
+//! Runs a pod with a network namespace of its own (the kubelet's namespace options for a pod
+//! without hostNetwork: containerd's CNI plugin gives it its IP) and runtime handler HANDLER,
+//! with one container NAME per `NAME=IMAGE [ARGS...]` (ARGS as run-one passes them; log
+//! LOG_DIR/NAME.log). Prints `pod-id: ID`, `pod-ip: IP` (from PodSandboxStatus),
+//! `container-id: ID` per container and `running: NAME` once each one runs (within
+//! CRI_E2E_TIMEOUT seconds, default 60), then exits 0 and leaves the pod running. When
+//! something fails it exits non-zero naming it, and the pod is removed.
+//!
+//! usage: cri-e2e pod-down SOCKET POD_ID
+//! Deletes the pod as the kubelet does: StopContainer of each running container with a grace
+//! period of CRI_E2E_GRACE seconds (default 30, the kubelet's default; all at once), printing
+//! `stopped: NAME exit-code N`, then StopPodSandbox and RemovePodSandbox (which removes the
+//! containers); prints `removed: POD_ID`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -41,11 +60,11 @@ async fn connect(socket: String) -> Result<Channel> {
         .await?)
 }
 
-/// What the kubelet sends for a pod without hostPID or shareProcessNamespace, on the host
-/// network (no CNI on the test machine).
-fn namespace_options() -> NamespaceOption {
+/// What the kubelet sends for a pod without hostPID or shareProcessNamespace: `network` is
+/// `Node` for hostNetwork, `Pod` for a network namespace of the pod's own (set up by CNI).
+fn namespace_options(network: NamespaceMode) -> NamespaceOption {
     NamespaceOption {
-        network: NamespaceMode::Node as i32,
+        network: network as i32,
         pid: NamespaceMode::Container as i32,
         ipc: NamespaceMode::Pod as i32,
         ..Default::default()
@@ -53,10 +72,10 @@ fn namespace_options() -> NamespaceOption {
 }
 
 fn pod_config(log_dir: &str) -> PodSandboxConfig {
-    named_pod_config("wasm-pod", log_dir)
+    named_pod_config("wasm-pod", log_dir, NamespaceMode::Node)
 }
 
-fn named_pod_config(name: &str, log_dir: &str) -> PodSandboxConfig {
+fn named_pod_config(name: &str, log_dir: &str, network: NamespaceMode) -> PodSandboxConfig {
     PodSandboxConfig {
         metadata: Some(PodSandboxMetadata {
             name: name.into(),
@@ -67,7 +86,7 @@ fn named_pod_config(name: &str, log_dir: &str) -> PodSandboxConfig {
         log_directory: log_dir.into(),
         linux: Some(LinuxPodSandboxConfig {
             security_context: Some(LinuxSandboxSecurityContext {
-                namespace_options: Some(namespace_options()),
+                namespace_options: Some(namespace_options(network)),
                 ..Default::default()
             }),
             ..Default::default()
@@ -84,6 +103,15 @@ struct Pod {
 }
 
 impl Pod {
+    fn namespace_options(&self) -> NamespaceOption {
+        self.config
+            .linux
+            .as_ref()
+            .and_then(|linux| linux.security_context.as_ref())
+            .and_then(|context| context.namespace_options.clone())
+            .unwrap_or_else(|| namespace_options(NamespaceMode::Node))
+    }
+
     async fn container(&mut self, name: &str, image: &str, command: &[&str]) -> Result<String> {
         let command = command.iter().map(|s| s.to_string()).collect();
         let id = self.create(name, image, command, Vec::new()).await?;
@@ -113,7 +141,8 @@ impl Pod {
             log_path: format!("{name}.log"),
             linux: Some(LinuxContainerConfig {
                 security_context: Some(LinuxContainerSecurityContext {
-                    namespace_options: Some(namespace_options()),
+                    // the kubelet gives a container its pod's namespace options
+                    namespace_options: Some(self.namespace_options()),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -313,7 +342,7 @@ async fn run_one(args: &[String]) -> Result<()> {
     };
     println!("image: {image} entrypoint {entrypoint:?} command {command:?} args {args:?}");
     let mut rt = RuntimeServiceClient::new(channel);
-    let config = named_pod_config("run-one", log_dir);
+    let config = named_pod_config("run-one", log_dir, NamespaceMode::Node);
     let id = rt
         .run_pod_sandbox(RunPodSandboxRequest {
             config: Some(config.clone()),
@@ -371,15 +400,274 @@ async fn one_container(
     Ok(())
 }
 
+/// `status SOCKET`: the CRI Status conditions, one `NAME: true|false` line each (with the
+/// reason and message of a false one).
+async fn runtime_status(args: &[String]) -> Result<()> {
+    let [socket] = args else {
+        bail!("usage: cri-e2e status SOCKET");
+    };
+    let channel = connect(socket.clone())
+        .await
+        .with_context(|| format!("cannot connect to the CRI socket {socket}"))?;
+    let status = RuntimeServiceClient::new(channel)
+        .status(StatusRequest { verbose: false })
+        .await
+        .context("Status")?
+        .into_inner()
+        .status
+        .context("Status without a status")?;
+    for condition in status.conditions {
+        if condition.status {
+            println!("{}: true", condition.r#type);
+        } else {
+            println!(
+                "{}: false (reason: {}; message: {})",
+                condition.r#type, condition.reason, condition.message
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One container of `pod-up`: `NAME=IMAGE [ARGS...]`.
+struct ContainerSpec {
+    name: String,
+    image: String,
+    args: Vec<String>,
+}
+
+/// `NAME=IMAGE [ARGS...] [-- NAME=IMAGE [ARGS...]]...`
+fn container_specs(args: &[String]) -> Result<Vec<ContainerSpec>> {
+    let mut specs = Vec::new();
+    for group in args.split(|arg| arg == "--") {
+        let Some((first, rest)) = group.split_first() else {
+            bail!("an empty container between two --");
+        };
+        let Some((name, image)) = first.split_once('=') else {
+            bail!("{first:?} is not NAME=IMAGE");
+        };
+        ensure!(
+            !name.is_empty() && !image.is_empty(),
+            "{first:?} is not NAME=IMAGE"
+        );
+        specs.push(ContainerSpec {
+            name: name.into(),
+            image: image.into(),
+            args: rest.to_vec(),
+        });
+    }
+    Ok(specs)
+}
+
+/// `pod-up SOCKET HANDLER LOG_DIR NAME=IMAGE [ARGS...] [-- NAME=IMAGE [ARGS...]]...`: see the
+/// crate documentation.
+async fn pod_up(args: &[String]) -> Result<()> {
+    const USAGE: &str =
+        "usage: cri-e2e pod-up SOCKET HANDLER LOG_DIR NAME=IMAGE [ARGS...] [-- NAME=IMAGE [ARGS...]]...";
+    let [socket, handler, log_dir, rest @ ..] = args else {
+        bail!(USAGE);
+    };
+    ensure!(!rest.is_empty(), USAGE);
+    let specs = container_specs(rest)?;
+    let timeout = match std::env::var("CRI_E2E_TIMEOUT") {
+        Ok(secs) => Duration::from_secs(secs.parse().context("CRI_E2E_TIMEOUT is not a number")?),
+        Err(_) => Duration::from_secs(60),
+    };
+    std::fs::create_dir_all(log_dir)?;
+    let channel = connect(socket.clone())
+        .await
+        .with_context(|| format!("cannot connect to the CRI socket {socket}"))?;
+    // the kubelet's `args` without `command`, as run-one: every image is looked up before
+    // there is a pod
+    let mut images = ImageServiceClient::new(channel.clone());
+    let mut commands = Vec::new();
+    for spec in &specs {
+        let entrypoint = image_entrypoint(&mut images, &spec.image).await?;
+        commands.push(match spec.args.split_first() {
+            Some((first, others)) if entrypoint.is_empty() => {
+                (vec![first.clone()], others.to_vec())
+            }
+            _ => (Vec::new(), spec.args.clone()),
+        });
+    }
+    let mut rt = RuntimeServiceClient::new(channel);
+    let mut config = named_pod_config("pod-up", log_dir, NamespaceMode::Pod);
+    config.hostname = "pod-up".into();
+    let id = rt
+        .run_pod_sandbox(RunPodSandboxRequest {
+            config: Some(config.clone()),
+            runtime_handler: handler.clone(),
+        })
+        .await
+        .context("RunPodSandbox")?
+        .into_inner()
+        .pod_sandbox_id;
+    println!("pod-id: {id}");
+    let mut pod = Pod {
+        rt,
+        id,
+        config,
+        log_dir: log_dir.clone(),
+    };
+    let started = pod_containers(&mut pod, &specs, commands, timeout).await;
+    if started.is_err() {
+        // a pod that did not come up is not left behind
+        if let Err(e) = pod.remove().await {
+            eprintln!("removing the pod after the failure: {e:#}");
+        }
+    }
+    started
+}
+
+/// The pod's IP, then each container of `specs` created, started and running.
+async fn pod_containers(
+    pod: &mut Pod,
+    specs: &[ContainerSpec],
+    commands: Vec<(Vec<String>, Vec<String>)>,
+    timeout: Duration,
+) -> Result<()> {
+    let status = pod
+        .rt
+        .pod_sandbox_status(PodSandboxStatusRequest {
+            pod_sandbox_id: pod.id.clone(),
+            verbose: false,
+        })
+        .await
+        .context("PodSandboxStatus")?
+        .into_inner()
+        .status
+        .context("PodSandboxStatus without a status")?;
+    let network = status.network.unwrap_or_default();
+    ensure!(
+        !network.ip.is_empty(),
+        "the pod has no IP (PodSandboxStatus network {network:?})"
+    );
+    println!("pod-ip: {}", network.ip);
+    for ip in &network.additional_ips {
+        println!("pod-additional-ip: {}", ip.ip);
+    }
+    let mut ids = Vec::new();
+    for (spec, (command, args)) in specs.iter().zip(commands) {
+        // a log of an earlier pod with the same LOG_DIR is not this container's
+        let log = Path::new(&pod.log_dir).join(format!("{}.log", spec.name));
+        match std::fs::remove_file(&log) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("cannot remove {}", log.display()))
+            }
+            _ => {}
+        }
+        let id = pod.create(&spec.name, &spec.image, command, args).await?;
+        pod.start(&spec.name, &id).await?;
+        ids.push(id);
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    for (spec, id) in specs.iter().zip(&ids) {
+        loop {
+            let status = pod.status(id).await.context("ContainerStatus")?;
+            if status.state == ContainerState::ContainerRunning as i32 {
+                break;
+            }
+            if status.state == ContainerState::ContainerExited as i32 {
+                bail!(
+                    "container {} exited with {} ({} {}); its log: {:?}",
+                    spec.name,
+                    status.exit_code,
+                    status.reason,
+                    status.message,
+                    pod.log(&spec.name)
+                );
+            }
+            ensure!(
+                tokio::time::Instant::now() < deadline,
+                "container {} not running within {}s",
+                spec.name,
+                timeout.as_secs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        println!("running: {}", spec.name);
+    }
+    Ok(())
+}
+
+/// `pod-down SOCKET POD_ID`: as the kubelet deletes a pod: StopContainer of each running
+/// container with the grace period (all at once), then StopPodSandbox and RemovePodSandbox.
+async fn pod_down(args: &[String]) -> Result<()> {
+    let [socket, id] = args else {
+        bail!("usage: cri-e2e pod-down SOCKET POD_ID");
+    };
+    let grace: i64 = match std::env::var("CRI_E2E_GRACE") {
+        Ok(secs) => secs.parse().context("CRI_E2E_GRACE is not a number")?,
+        Err(_) => 30,
+    };
+    let channel = connect(socket.clone())
+        .await
+        .with_context(|| format!("cannot connect to the CRI socket {socket}"))?;
+    let mut rt = RuntimeServiceClient::new(channel);
+    let containers = rt
+        .list_containers(ListContainersRequest {
+            filter: Some(ContainerFilter {
+                pod_sandbox_id: id.clone(),
+                ..Default::default()
+            }),
+        })
+        .await
+        .context("ListContainers")?
+        .into_inner()
+        .containers;
+    let mut stops = tokio::task::JoinSet::new();
+    for container in containers {
+        if container.state != ContainerState::ContainerRunning as i32 {
+            continue;
+        }
+        let name = container.metadata.map(|m| m.name).unwrap_or_default();
+        let mut rt = rt.clone();
+        stops.spawn(async move {
+            let stopped = rt
+                .stop_container(StopContainerRequest {
+                    container_id: container.id.clone(),
+                    timeout: grace,
+                })
+                .await
+                .with_context(|| format!("StopContainer {name}"));
+            (name, container.id, stopped)
+        });
+    }
+    let mut pod = Pod {
+        rt,
+        id: id.clone(),
+        config: PodSandboxConfig::default(),
+        log_dir: String::new(),
+    };
+    let mut failed = None;
+    while let Some(joined) = stops.join_next().await {
+        let (name, container, stopped) = joined?;
+        match stopped {
+            Ok(_) => {
+                let status = pod.status(&container).await.context("ContainerStatus")?;
+                println!("stopped: {name} exit-code {}", status.exit_code);
+            }
+            Err(e) => failed = Some(e),
+        }
+    }
+    pod.remove().await?;
+    println!("removed: {id}");
+    failed.map_or(Ok(()), Err)
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("run-one") {
-        return run_one(&args[2..]).await;
+    match args.get(1).map(String::as_str) {
+        Some("run-one") => return run_one(&args[2..]).await,
+        Some("status") => return runtime_status(&args[2..]).await,
+        Some("pod-up") => return pod_up(&args[2..]).await,
+        Some("pod-down") => return pod_down(&args[2..]).await,
+        _ => {}
     }
     let [_, socket, handler, log_dir, state_root] = args.as_slice() else {
         bail!(
-            "usage: cri-e2e SOCKET HANDLER LOG_DIR STATE_ROOT\n       cri-e2e run-one SOCKET HANDLER LOG_DIR IMAGE [ARGS...]"
+            "usage: cri-e2e SOCKET HANDLER LOG_DIR STATE_ROOT\n       cri-e2e run-one SOCKET HANDLER LOG_DIR IMAGE [ARGS...]\n       cri-e2e status SOCKET\n       cri-e2e pod-up SOCKET HANDLER LOG_DIR NAME=IMAGE [ARGS...] [-- NAME=IMAGE [ARGS...]]...\n       cri-e2e pod-down SOCKET POD_ID"
         );
     };
     std::fs::create_dir_all(log_dir)?;
