@@ -12,6 +12,8 @@
       answered with status S), `matched K` (bodies equal to TEXT), `errors E`
       (exceptions, such as a connection closed mid-body); --ready: FILE is created once every
       request has its status line (each one accepted and being answered)
+  http-client.py disconnect URL
+      one GET; after the first piece of the body the client closes its connection: `status S`
   http-client.py stream URL BODY_FILE
       one GET, read as it arrives: `status S`, `reads R` (pieces of body received),
       `spread_ms MS` (time from the first piece to the last); the body goes to BODY_FILE
@@ -124,6 +126,16 @@ def concurrent(n, url, expect=None, ready=None):
         print(f"error {e!r}")
 
 
+def disconnect(url):
+    conn, target = connect(url)
+    conn.request("GET", target)
+    resp = conn.getresponse()
+    resp.read1(65536)
+    conn.sock.shutdown(socket.SHUT_RDWR)
+    conn.close()
+    print(f"status {resp.status}")
+
+
 def stream(url, body_file):
     conn, target = connect(url)
     start = time.monotonic()
@@ -151,6 +163,8 @@ def main(argv):
     elif cmd == "concurrent":
         opts = dict(zip(argv[4::2], argv[5::2]))
         concurrent(int(argv[2]), argv[3], opts.get("--expect-body"), opts.get("--ready"))
+    elif cmd == "disconnect":
+        disconnect(argv[2])
     elif cmd == "stream":
         stream(argv[2], argv[3])
     else:

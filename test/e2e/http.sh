@@ -54,15 +54,16 @@ trap cleanup EXIT
 
 free_port() { "${CLIENT[@]}" free-port; }
 # get URL [CURL_ARGS...]: one request with curl: CODE (the status, 000 for none), BODY (exact,
-# trailing newlines kept), HEADERS, VERSION (the HTTP version)
+# trailing newlines kept, NULs dropped), HEADERS, VERSION (the HTTP version), CURL_RC (curl's
+# exit status: 7 is "could not connect")
 get() {
-  local url=$1; shift
+  local url=$1 w; shift
   rm -f "$E2E_DIR/body" "$E2E_DIR/headers"
-  local w
   w=$(curl -sS --max-time 10 -D "$E2E_DIR/headers" -o "$E2E_DIR/body" -w '%{http_code} %{http_version}' "$@" "$url" 2>"$E2E_DIR/curl.err")
+  CURL_RC=$?
   CODE=${w%% *} VERSION=${w#* }
-  BODY=$(cat "$E2E_DIR/body" 2>/dev/null; echo x); BODY=${BODY%x}
-  HEADERS=$(tr -d '\r' <"$E2E_DIR/headers" 2>/dev/null)
+  BODY=$(tr -d '\0' 2>/dev/null <"$E2E_DIR/body"; echo x); BODY=${BODY%x}
+  HEADERS=$(tr -d '\r' 2>/dev/null <"$E2E_DIR/headers")
 }
 # field KEY [SUB]: the last word of the line `KEY [SUB] ... VALUE` of $OUT (http-client.py's)
 field() { awk -v k="$1" -v s="${2:-}" '$1 == k && (s == "" || $2 == s) {print $NF}' <<<"$OUT"; }
@@ -194,6 +195,14 @@ assert_rc 0 "load client"
 assert_eq "$(field ok)" 1000 "200s of 1000 requests ($OUT)"; assert_eq "$(field errors)" 0 "errors of 1000 requests ($OUT)"
 assert_eq "$(field connections)" 1 "connections for 1000 requests (keep-alive)"
 
+test_case "http: 100 requests at once (past the default max-concurrency of 64, within its queue); HTTP/1.0"
+run "${CLIENT[@]}" concurrent 100 "$BASE/?many" --expect-body $'hello from wasi:http\n'
+assert_rc 0 "concurrent client"
+assert_eq "$(field status 200)" 100 "200s of 100 concurrent requests ($OUT)"
+assert_eq "$(field matched)" 100 "bodies of 100 concurrent requests"; assert_eq "$(field errors)" 0 "errors of 100 concurrent requests"
+get "$BASE/" --http1.0
+assert_eq "$CODE" 200 "GET / over HTTP/1.0"; assert_eq "$BODY" $'hello from wasi:http\n' "body over HTTP/1.0"
+
 test_case "http: HTTP/2 with prior knowledge (h2c)"
 get "$BASE/" --http2-prior-knowledge
 assert_eq "$CODE" 200 "GET / over h2c"; assert_eq "$VERSION" 2 "HTTP version with --http2-prior-knowledge"
@@ -217,11 +226,20 @@ last_ts=$(tail -1 "$LOG" | cut -d' ' -f1)
 age=$(( $(date +%s) - $(date -u -d "$last_ts" +%s 2>/dev/null || echo 0) ))
 [ "$age" -ge 0 ] && [ "$age" -lt 60 ] && _pass || _fail "the last access-log time '$last_ts' is not now (UTC): ${age}s off"
 
+test_case "http: a client leaving mid-stream ends its request"
+run "${CLIENT[@]}" disconnect "$BASE/stream?n=100&delay_ms=100"
+assert_rc 0 "disconnecting client"; assert_eq "$(field status)" 200 "status before the client left"
+# its next chunk cannot be written: the handler returns, the request is no longer in flight
+# (the SIGTERM below counts exactly its own 20 requests and does not wait for this one)
+sleep 1
+kill -0 "$MAIN" 2>/dev/null && _pass || _fail "h-main ended after a client left"
+
 test_case "http: SIGTERM under load: in-flight requests complete, no new ones, exit 0"
 "${CLIENT[@]}" concurrent 20 "$BASE/stream?n=10&delay_ms=100" --expect-body "$(stream_body 10)"$'\n' \
     --ready "$E2E_DIR/term.ready" >"$E2E_DIR/term.out" 2>&1 &
 load=$!; BG+=("$load")
 wait_for test -e "$E2E_DIR/term.ready" && _pass || _fail "the 20 slow requests were not all answered: $(cat "$E2E_DIR/term.out")"
+term_start=$(date +%s%N)
 run ctr_ task kill -s SIGTERM h-main; assert_rc 0 "ctr task kill -s SIGTERM"
 sleep 0.3
 get "$BASE/" --max-time 3
@@ -231,7 +249,10 @@ OUT=$(cat "$E2E_DIR/term.out")
 assert_eq "$(field status 200)" 20 "200s of the 20 in-flight requests ($OUT)"
 assert_eq "$(field matched)" 20 "complete bodies of the 20 in-flight requests"
 assert_eq "$(field errors)" 0 "errors of the 20 in-flight requests"
-finish "$MAIN" 20; assert_eq "$RC" 0 "exit status of h-main after SIGTERM"
+finish "$MAIN" 20; took=$(( ($(date +%s%N) - term_start) / 1000000 ))
+assert_eq "$RC" 0 "exit status of h-main after SIGTERM"
+# the in-flight requests needed at most 1 s more: nothing else kept the server to its grace
+[ "$took" -lt 4000 ] && _pass || _fail "h-main ended ${took} ms after SIGTERM, want < 4000 (its requests took 1 s)"
 ERRLOG=$(cat "$E2E_DIR/h-main.err")
 assert_contains "$ERRLOG" "runwasm: SIGTERM: stop accepting, 20 requests in flight" "h-main stderr"
 assert_contains "$ERRLOG" "runwasm: stopped" "h-main stderr"
@@ -240,7 +261,7 @@ assert_contains "$ERRLOG" "runwasm: stopped" "h-main stderr"
 assert_eq "$(logged "$E2E_DIR/h-main.out" 'GET /stream?n=10&delay_ms=100 200')" 20 "access-log lines of the in-flight requests"
 get "$BASE/" --max-time 3
 assert_eq "$CODE" 000 "a request after the exit"
-assert_contains "$(cat "$E2E_DIR/curl.err")" "Connection refused" "curl after the exit (the listener is closed)"
+assert_eq "$CURL_RC" 7 "curl's status after the exit: could not connect (the listener is closed; $(cat "$E2E_DIR/curl.err"))"
 gone h-main
 
 test_case "http: SIGKILL ends the server at once (137)"
@@ -261,7 +282,7 @@ assert_eq "$(field errors)" 1 "the slow request cut by SIGKILL ($OUT)"
 assert_not_contains "$(cat "$E2E_DIR/h-kill.err")" "runwasm: stopped" "h-kill stderr"
 gone h-kill
 
-test_case "http: address from the annotation run.runwasm.http.address; access-log=off"
+test_case "http: address from the annotation run.runwasm.http.address; access-log=off; SIGINT stops it too"
 PA=$(free_port)
 serve h-annot --net-host --annotation "run.runwasm.http.address=127.0.0.1:$PA" --annotation run.runwasm.http.access-log=off
 serving h-annot "127.0.0.1:$PA"
@@ -270,7 +291,9 @@ assert_eq "$CODE" 200 "GET / on the annotation's address"
 get "http://127.0.0.1:$PA/nope"
 assert_eq "$CODE" 404 "GET /nope on the annotation's address"
 sleep 0.3
-stop_task h-annot
+run ctr_ task kill -s SIGINT h-annot; assert_rc 0 "ctr task kill -s SIGINT h-annot"
+finish "$SERVED" 15; assert_eq "$RC" 0 "exit status of h-annot after SIGINT"
+assert_contains "$(cat "$E2E_DIR/h-annot.err")" "runwasm: stopped" "h-annot stderr"
 assert_eq "$(cat "$E2E_DIR/h-annot.out")" "" "stdout with access-log=off"
 gone h-annot
 
@@ -284,6 +307,14 @@ get "http://127.0.0.1:$PA/" --max-time 3
 assert_eq "$CODE" 000 "GET / on the annotation's address (the env's wins)"
 stop_task h-both
 gone h-both
+
+test_case "http: an address in use: the container fails, naming it"
+serve h-busy --net-host --env "$ADDR_ENV=127.0.0.1:$UP"   # the upstream http.server's port
+finish "$SERVED" 30
+assert_rc_not 0 "ctr run of a server whose address is in use"; assert_rc_not timeout "ctr run of a server whose address is in use"
+assert_contains "$(cat "$E2E_DIR/h-busy.err")" "127.0.0.1:$UP" "h-busy stderr"
+ctr_ c rm h-busy >/dev/null 2>&1
+gone h-busy
 
 test_case "http: grace-period=1: a request longer than the grace is cut, exit 1"
 P=$(free_port); BASE=http://127.0.0.1:$P

@@ -4,7 +4,8 @@
 //!   /echo                    200: `<METHOD> <path?query>\n`, one `<name>: <value>\n` per
 //!                            request header, an empty line, then the request body
 //!   /stream?n=N&delay_ms=D   200: N chunks `chunk i\n` (i = 1..=N), each flushed on its own,
-//!                            after sleeping D ms (a monotonic-clock pollable) before each
+//!                            after sleeping D ms (a monotonic-clock pollable) before each;
+//!                            returns early (no trap) once a write fails (the client left)
 //!   /trap                    panics: a trap
 //!   /call?url=URL            an outgoing GET of URL: 200 `upstream <status>\n<body>`, or 502
 //!                            `call failed: <error-code, Debug>\n`
@@ -51,7 +52,7 @@ fn respond(out: ResponseOutparam, status: u16, body: &[u8]) {
     let (response, outgoing) = start(status);
     ResponseOutparam::set(out, Ok(response));
     let stream = outgoing.write().expect("response body stream");
-    write_all(&stream, body);
+    write_all(&stream, body).expect("write response body");
     drop(stream);
     OutgoingBody::finish(outgoing, None).expect("finish response body");
 }
@@ -69,10 +70,11 @@ fn start(status: u16) -> (OutgoingResponse, OutgoingBody) {
 }
 
 /// Writes DATA to STREAM, at most 4096 bytes per blocking-write-and-flush (its limit).
-fn write_all(stream: &OutputStream, data: &[u8]) {
+fn write_all(stream: &OutputStream, data: &[u8]) -> Result<(), StreamError> {
     for chunk in data.chunks(4096) {
-        stream.blocking_write_and_flush(chunk).expect("write response body");
+        stream.blocking_write_and_flush(chunk)?;
     }
+    Ok(())
 }
 
 /// Reads STREAM to its end.
@@ -114,7 +116,9 @@ fn stream(out: ResponseOutparam, n: u32, delay_ms: u64) {
         if delay_ms > 0 {
             monotonic_clock::subscribe_duration(delay_ms * 1_000_000).block();
         }
-        write_all(&stream, format!("chunk {i}\n").as_bytes());
+        if write_all(&stream, format!("chunk {i}\n").as_bytes()).is_err() {
+            return; // the client went away
+        }
     }
     drop(stream);
     OutgoingBody::finish(outgoing, None).expect("finish response body");
