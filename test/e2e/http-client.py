@@ -14,6 +14,10 @@
       request has its status line (each one accepted and being answered)
   http-client.py disconnect URL
       one GET; after the first piece of the body the client closes its connection: `status S`
+  http-client.py idle URL SECONDS READY_FILE
+      one GET over a keep-alive connection, which then stays open, idle; READY_FILE is created
+      once the answer came; waits up to SECONDS for the server to close it: `status S`, then
+      `closed` (or `still-open`)
   http-client.py stream URL BODY_FILE
       one GET, read as it arrives: `status S`, `reads R` (pieces of body received),
       `spread_ms MS` (time from the first piece to the last); the body goes to BODY_FILE
@@ -136,6 +140,22 @@ def disconnect(url):
     print(f"status {resp.status}")
 
 
+def idle(url, seconds, ready):
+    conn, target = connect(url, timeout=seconds)
+    conn.request("GET", target)
+    resp = conn.getresponse()
+    resp.read()
+    print(f"status {resp.status}", flush=True)
+    open(ready, "w").close()
+    try:
+        closed = conn.sock.recv(1) == b""
+    except ConnectionResetError:
+        closed = True
+    except socket.timeout:
+        closed = False
+    print("closed" if closed else "still-open")
+
+
 def stream(url, body_file):
     conn, target = connect(url)
     start = time.monotonic()
@@ -165,6 +185,8 @@ def main(argv):
         concurrent(int(argv[2]), argv[3], opts.get("--expect-body"), opts.get("--ready"))
     elif cmd == "disconnect":
         disconnect(argv[2])
+    elif cmd == "idle":
+        idle(argv[2], float(argv[3]), argv[4])
     elif cmd == "stream":
         stream(argv[2], argv[3])
     else:

@@ -26,6 +26,7 @@ CTR="$CTRD/bin/ctr"   # the engine's own ctr, linked there by containerd.sh star
 PDIR="$E2E_DIR/podman" PRUN=/run/runwasm-e2e/http-podman
 DDIR="$E2E_DIR/docker-28" DRUN=/run/runwasm-e2e/http-docker-28
 CLIENT=(python3 "$ROOT_DIR/test/e2e/http-client.py")
+H2C=(python3 "$ROOT_DIR/test/e2e/http-h2c.py")   # h2c streams on one connection (curl 7.88 cannot)
 ADDR_ENV=WASMTIME_HTTP_PROXY_SOCKET_ADDR
 
 ctr_() { "$CTR" -a "$SOCK" -n "$NS" "$@"; }
@@ -211,6 +212,12 @@ get "$BASE/echo?h2" --http2-prior-knowledge -X POST -H 'X-Probe: h2' --data-bina
 assert_eq "$CODE" 200 "POST /echo over h2c"; assert_eq "$VERSION" 2 "HTTP version of the POST"
 assert_eq "$(head -1 "$E2E_DIR/body")" "POST /echo?h2" "first line of the h2 echo"
 assert_contains "$BODY" "x-probe: h2" "h2 echoed headers"; assert_eq "${BODY##*$'\n'}" "over h2" "h2 echoed body"
+# ten 500 ms streams at once on one connection: about 500 ms in all, not 5 s
+run "${H2C[@]}" multiplex "127.0.0.1:$P" "/stream?n=5&delay_ms=100" 10 "$(stream_body 5)"$'\n'
+assert_rc 0 "h2c client"
+assert_eq "$(field ok)" 10 "complete 200 streams of 10 on one h2c connection ($OUT)"
+ms=$(field total_ms)
+[ "${ms:-99999}" -lt 2000 ] && _pass || _fail "10 concurrent h2c streams of 500 ms took ${ms:-?} ms (not served concurrently?)"
 
 test_case "http: the access log on the task's stdout"
 sleep 0.3   # flushed within 100 ms
@@ -222,6 +229,7 @@ assert_eq "$(logged "$LOG" 'GET /stream?n=5&delay_ms=50 200')" 1 "access-log lin
 assert_eq "$(logged "$LOG" 'GET /trap 500')" 1 "access-log line of the trap"
 assert_eq "$(logged "$LOG" 'GET /nope 404')" 1 "access-log line of the 404"
 assert_eq "$(logged "$LOG" 'POST /echo?h2 200')" 1 "access-log line of the h2 echo"
+assert_eq "$(logged "$LOG" 'GET /stream?n=5&delay_ms=100 200')" 10 "access-log lines of the 10 h2c streams"
 last_ts=$(tail -1 "$LOG" | cut -d' ' -f1)
 age=$(( $(date +%s) - $(date -u -d "$last_ts" +%s 2>/dev/null || echo 0) ))
 [ "$age" -ge 0 ] && [ "$age" -lt 60 ] && _pass || _fail "the last access-log time '$last_ts' is not now (UTC): ${age}s off"
@@ -282,18 +290,34 @@ assert_eq "$(field errors)" 1 "the slow request cut by SIGKILL ($OUT)"
 assert_not_contains "$(cat "$E2E_DIR/h-kill.err")" "runwasm: stopped" "h-kill stderr"
 gone h-kill
 
-test_case "http: address from the annotation run.runwasm.http.address; access-log=off; SIGINT stops it too"
+test_case "http: address from the annotation run.runwasm.http.address; access-log=off; SIGINT with idle connections"
 PA=$(free_port)
 serve h-annot --net-host --annotation "run.runwasm.http.address=127.0.0.1:$PA" --annotation run.runwasm.http.access-log=off
+ANNOT=$SERVED
 serving h-annot "127.0.0.1:$PA"
 get "http://127.0.0.1:$PA/"
 assert_eq "$CODE" 200 "GET / on the annotation's address"
 get "http://127.0.0.1:$PA/nope"
 assert_eq "$CODE" 404 "GET /nope on the annotation's address"
+# an idle HTTP/1.1 keep-alive connection and an idle h2c connection do not hold the server
+"${CLIENT[@]}" idle "http://127.0.0.1:$PA/" 10 "$E2E_DIR/idle1.ready" >"$E2E_DIR/idle1.out" 2>&1 &
+idle1=$!; BG+=("$idle1")
+"${H2C[@]}" idle "127.0.0.1:$PA" 10 "$E2E_DIR/idle2.ready" >"$E2E_DIR/idle2.out" 2>&1 &
+idle2=$!; BG+=("$idle2")
+wait_for test -e "$E2E_DIR/idle1.ready" -a -e "$E2E_DIR/idle2.ready" && _pass || _fail "the idle clients got no answer"
 sleep 0.3
+start=$(date +%s%N)
 run ctr_ task kill -s SIGINT h-annot; assert_rc 0 "ctr task kill -s SIGINT h-annot"
-finish "$SERVED" 15; assert_eq "$RC" 0 "exit status of h-annot after SIGINT"
+finish "$ANNOT" 15; took=$(( ($(date +%s%N) - start) / 1000000 ))
+assert_eq "$RC" 0 "exit status of h-annot after SIGINT"
+[ "$took" -lt 2000 ] && _pass || _fail "h-annot ended ${took} ms after SIGINT with only idle connections, want < 2000"
 assert_contains "$(cat "$E2E_DIR/h-annot.err")" "runwasm: stopped" "h-annot stderr"
+finish "$idle1" 10; OUT=$(cat "$E2E_DIR/idle1.out")
+assert_eq "$OUT" $'status 200\nclosed' "the idle HTTP/1.1 connection (answered, then closed by the server)"
+finish "$idle2" 10; OUT=$(cat "$E2E_DIR/idle2.out")
+assert_contains "$OUT" "status 200" "the idle h2c connection"
+assert_contains "$OUT" "goaway 0" "the idle h2c connection (a GOAWAY, NO_ERROR)"
+assert_eq "$(tail -1 <<<"$OUT")" "closed" "the idle h2c connection's end"
 assert_eq "$(cat "$E2E_DIR/h-annot.out")" "" "stdout with access-log=off"
 gone h-annot
 
