@@ -18,6 +18,10 @@
       one GET over a keep-alive connection, which then stays open, idle; READY_FILE is created
       once the answer came; waits up to SECONDS for the server to close it: `status S`, then
       `closed` (or `still-open`)
+  http-client.py partial URL SECONDS READY_FILE
+      sends the first line and one header of a GET, never the end of its head (READY_FILE once
+      sent); waits up to SECONDS for the server to close the connection: `closed` (or
+      `still-open`)
   http-client.py stream URL BODY_FILE
       one GET, read as it arrives: `status S`, `reads R` (pieces of body received),
       `spread_ms MS` (time from the first piece to the last); the body goes to BODY_FILE
@@ -156,6 +160,20 @@ def idle(url, seconds, ready):
     print("closed" if closed else "still-open")
 
 
+def partial(url, seconds, ready):
+    u = urllib.parse.urlsplit(url)
+    sock = socket.create_connection((u.hostname, u.port or 80), timeout=seconds)
+    sock.sendall(f"GET {u.path or '/'} HTTP/1.1\r\nHost: {u.netloc}\r\n".encode())
+    open(ready, "w").close()
+    try:
+        closed = sock.recv(65536) == b""
+    except ConnectionResetError:
+        closed = True
+    except socket.timeout:
+        closed = False
+    print("closed" if closed else "still-open")
+
+
 def stream(url, body_file):
     conn, target = connect(url)
     start = time.monotonic()
@@ -187,6 +205,8 @@ def main(argv):
         disconnect(argv[2])
     elif cmd == "idle":
         idle(argv[2], float(argv[3]), argv[4])
+    elif cmd == "partial":
+        partial(argv[2], float(argv[3]), argv[4])
     elif cmd == "stream":
         stream(argv[2], argv[3])
     else:

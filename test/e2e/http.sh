@@ -321,15 +321,28 @@ assert_eq "$(tail -1 <<<"$OUT")" "closed" "the idle h2c connection's end"
 assert_eq "$(cat "$E2E_DIR/h-annot.out")" "" "stdout with access-log=off"
 gone h-annot
 
-test_case "http: $ADDR_ENV wins over the annotation"
+test_case "http: $ADDR_ENV wins over the annotation; a connection with half a request does not hold SIGTERM"
 PA=$(free_port) PE=$(free_port)
 serve h-both --net-host --env "$ADDR_ENV=127.0.0.1:$PE" --annotation "run.runwasm.http.address=127.0.0.1:$PA"
+BOTH=$SERVED
 serving h-both "127.0.0.1:$PE"
 get "http://127.0.0.1:$PE/"
 assert_eq "$CODE" 200 "GET / on the env's address"
 get "http://127.0.0.1:$PA/" --max-time 3
 assert_eq "$CODE" 000 "GET / on the annotation's address (the env's wins)"
-stop_task h-both
+# a client that sent part of a request head (no request is being handled): at SIGTERM the
+# server has 0 requests in flight and must not wait its grace period (10 s) for it
+"${CLIENT[@]}" partial "http://127.0.0.1:$PE/" 15 "$E2E_DIR/partial.ready" >"$E2E_DIR/partial.out" 2>&1 &
+part=$!; BG+=("$part")
+wait_for test -e "$E2E_DIR/partial.ready" && _pass || _fail "the partial request was not sent"
+sleep 0.3
+start=$(date +%s%N)
+run ctr_ task kill -s SIGTERM h-both; assert_rc 0 "ctr task kill -s SIGTERM h-both"
+finish "$BOTH" 15; took=$(( ($(date +%s%N) - start) / 1000000 ))
+assert_eq "$RC" 0 "exit status of h-both after SIGTERM with a half-sent request open (stderr: $(tail -c 300 "$E2E_DIR/h-both.err"))"
+[ "$took" -lt 2000 ] && _pass || _fail "h-both ended ${took} ms after SIGTERM with only a half-sent request open, want < 2000"
+assert_contains "$(cat "$E2E_DIR/h-both.err")" "runwasm: SIGTERM: stop accepting, 0 requests in flight" "h-both stderr"
+finish "$part" 20; assert_eq "$(cat "$E2E_DIR/partial.out")" "closed" "the half-sent request's connection"
 gone h-both
 
 test_case "http: an address in use: the container fails, naming it"
@@ -339,6 +352,13 @@ assert_rc_not 0 "ctr run of a server whose address is in use"; assert_rc_not tim
 assert_contains "$(cat "$E2E_DIR/h-busy.err")" "127.0.0.1:$UP" "h-busy stderr"
 ctr_ c rm h-busy >/dev/null 2>&1
 gone h-busy
+
+test_case "http: an invalid setting is refused at create, naming the annotation"
+run srun --rm --net-host --annotation run.runwasm.http.max-concurrency=lots "$HTTP" h-invalid
+assert_rc_not 0 "ctr run with max-concurrency=lots"
+assert_contains "$ERR" 'run.runwasm.http.max-concurrency "lots"' "ctr run's error"
+ctr_ c rm h-invalid >/dev/null 2>&1
+gone h-invalid
 
 test_case "http: grace-period=1: a request longer than the grace is cut, exit 1"
 P=$(free_port); BASE=http://127.0.0.1:$P
