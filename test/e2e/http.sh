@@ -2,14 +2,17 @@
 # wasi:http serving (docs/wasi-http.md): the component of test/wasm/http (image
 # runwasm-test/http, exporting wasi:http/incoming-handler only) served by the container's init
 # process, driven from the host over HTTP/1.1 (keep-alive) and h2c: routes, traps, outgoing
-# calls, the access log, the listen address (env, annotation, default), the concurrency limit,
-# SIGTERM under load (graceful), the grace period, SIGKILL, and the refusal of outgoing
-# requests in a container without network.
+# calls, the access log, the listen address (env, annotation, default), the settings and their
+# validation, the concurrency limit, SIGTERM under load (graceful), idle and half-sent
+# connections at SIGTERM/SIGINT, the grace period, SIGKILL, and the refusal of outgoing
+# requests in a container without network (entered with nsenter).
 # Clients: `ctr run --runtime io.containerd.runwasm.v1` on CONTAINERD_ENGINE (containerd-1.6,
 # the default, or containerd-1.7 / containerd-2.1), podman with runwasm as its runtime, and
 # Docker 28 with the shim. HTTP_CLIENTS picks them: "ctr podman docker" on the default engine,
 # "ctr" on another (podman and Docker do not depend on CONTAINERD_ENGINE).
-# Helpers: test/e2e/http-client.py (keep-alive load, concurrent requests, streaming).
+# Helpers: test/e2e/http-client.py (keep-alive load, concurrent requests, streaming, idle and
+# half-sent requests), test/e2e/http-h2c.py (h2c streams on one connection, an idle h2c
+# connection). A python http.server on the host is the upstream of /call.
 source "$(dirname "$0")/lib.sh"
 export CONTAINERD_ENGINE=${CONTAINERD_ENGINE:-containerd-1.6}
 ENGINE=$CONTAINERD_ENGINE

@@ -33,8 +33,12 @@ impl wasi::exports::http::incoming_handler::Guest for Probe {
             "/" => respond(out, 200, b"hello from wasi:http\n"),
             "/echo" => echo(request, &target, out),
             "/stream" => {
-                let n = param(&query, "n").and_then(|v| v.parse().ok()).unwrap_or(3u32);
-                let delay = param(&query, "delay_ms").and_then(|v| v.parse().ok()).unwrap_or(0u64);
+                let n = param(&query, "n")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(3u32);
+                let delay = param(&query, "delay_ms")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0u64);
                 stream(out, n, delay);
             }
             "/trap" => panic!("trap requested by GET /trap"),
@@ -61,7 +65,7 @@ fn respond(out: ResponseOutparam, status: u16, body: &[u8]) {
 fn start(status: u16) -> (OutgoingResponse, OutgoingBody) {
     let headers = Fields::new();
     headers
-        .set(&"content-type".to_string(), &[b"text/plain; charset=utf-8".to_vec()])
+        .set("content-type", &[b"text/plain; charset=utf-8".to_vec()])
         .expect("content-type header");
     let response = OutgoingResponse::new(headers);
     response.set_status_code(status).expect("status code");
@@ -151,9 +155,14 @@ fn fetch(url: &str) -> Result<(u16, Vec<u8>), String> {
     let request = OutgoingRequest::new(Fields::new());
     request.set_method(&Method::Get).map_err(|()| "method")?;
     request.set_scheme(Some(&scheme)).map_err(|()| "scheme")?;
-    request.set_authority(Some(authority)).map_err(|()| format!("authority {authority}"))?;
-    request.set_path_with_query(Some(path)).map_err(|()| format!("path {path}"))?;
-    let future = outgoing_handler::handle(request, None).map_err(|e: ErrorCode| format!("{e:?}"))?;
+    request
+        .set_authority(Some(authority))
+        .map_err(|()| format!("authority {authority}"))?;
+    request
+        .set_path_with_query(Some(path))
+        .map_err(|()| format!("path {path}"))?;
+    let future =
+        outgoing_handler::handle(request, None).map_err(|e: ErrorCode| format!("{e:?}"))?;
     let response = loop {
         match future.get() {
             Some(Ok(Ok(response))) => break response,
@@ -200,7 +209,11 @@ fn percent_decode(text: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
             (b'%', Some(hi), Some(lo)) => {
                 decoded.push((hi * 16 + lo) as u8);
                 i += 3;
