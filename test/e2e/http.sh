@@ -464,6 +464,23 @@ assert_contains "$LOGS" "runwasm: stopped" "podman logs"
 assert_eq "$(grep -cE "^$TS GET /\\?load 200 [0-9]+us\$" <<<"$OUT")" 200 "access-log lines in podman logs' stdout"
 "$PM" rm hp >/dev/null
 if [ -n "$id" ]; then assert_clean "$id" "$STATE"; else _fail "no container id from podman inspect"; fi
+
+test_case "podman: --network none (a netns of its own, no path in the spec): outgoing requests refused"
+run pod run -d --name hn --network none "$HTTP"
+assert_rc 0 "podman run -d --network none"
+id=$("$PM" inspect --format '{{.Id}}' hn 2>/dev/null)
+pid=$("$PM" inspect --format '{{.State.Pid}}' hn 2>/dev/null)
+[[ "$pid" =~ ^[1-9][0-9]*$ ]] && _pass || _fail "no pid of hn: '$pid'"
+in_ns() { nsenter --net="/proc/$pid/ns/net" "$@"; }
+in_ns ip link set lo up
+wait_for in_ns curl -sf -o /dev/null http://127.0.0.1:8080/ && _pass || _fail "podman --network none: nothing serves on :8080 in its netns"
+run in_ns curl -sS --max-time 10 -w ' %{http_code}' "http://127.0.0.1:8080/call?url=http://127.0.0.1:8080/"
+assert_contains "$OUT" "HttpRequestDenied" "/call in podman's --network none"; assert_eq "${OUT##* }" 502 "status of /call in podman's --network none"
+run pod stop -t 10 hn
+assert_rc 0 "podman stop"
+assert_eq "$("$PM" inspect --format '{{.State.ExitCode}}' hn 2>&1)" 0 "exit code after podman stop"
+"$PM" rm hn >/dev/null
+if [ -n "$id" ]; then assert_clean "$id" "$STATE"; else _fail "no container id from podman inspect"; fi
 "$ROOT_DIR/scripts/podman.sh" stop "$PDIR" "$PRUN" >/dev/null 2>&1
 fi
 
