@@ -18,6 +18,8 @@ pub enum ContainerError {
     #[error(transparent)]
     Wasm(#[from] runwasm_wasm::EngineError),
     #[error(transparent)]
+    ServeSetting(#[from] runwasm_wasm::serve::SettingError),
+    #[error(transparent)]
     Sandbox(#[from] crate::sandbox::SandboxError),
     #[error("{0}")]
     Libcontainer(String),

@@ -64,16 +64,26 @@ impl Executor for WorkloadExecutor {
         let Some(wasm) = &self.wasm else {
             return DefaultExecutor {}.exec(spec);
         };
-        exit_on_termination_signals()?;
+        // an HTTP server drains on SIGTERM/SIGINT; only SIGHUP ends it at once
+        if wasm.prepared.serves_http() {
+            exit_on_signals(&[Signal::SIGHUP])?;
+        } else {
+            exit_on_signals(&[Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP])?;
+        }
         reap_orphans()?;
+        let mut prepared = wasm.prepared.clone();
+        let mut keep_fds = wasm.artifact_fds.clone();
+        keep_fds.extend(
+            prepared
+                .prepare_in_container()
+                .map_err(|e| ExecutorError::Other(e.to_string()))?,
+        );
         // while the runtime's log is still open, so a failure reaches the caller
         confine()?;
-        close_runtime_fds(3 + wasm.preserve_fds.max(0), &wasm.artifact_fds);
+        close_runtime_fds(3 + wasm.preserve_fds.max(0), &keep_fds);
         drop_capabilities_like_execve()?;
         // this process's `/` is the container's root: the module sees exactly that
-        let code = wasm
-            .prepared
-            .run(&WasiPlan::from_spec(spec, Path::new("/")));
+        let code = prepared.run(&WasiPlan::from_spec(spec, Path::new("/")));
         let _ = std::io::stdout().flush();
         let _ = std::io::stderr().flush();
         std::process::exit(code)
@@ -188,12 +198,12 @@ fn drop_capabilities_like_execve() -> Result<(), ExecutorError> {
 /// A Wasm module installs no signal handlers, and the init process of a PID namespace
 /// ignores every signal it has no handler for. Exit with 128+N, as a shell would report a
 /// process killed by signal N, so `kill`/`ctr task kill` stop a module as they stop runc's.
-fn exit_on_termination_signals() -> Result<(), ExecutorError> {
+fn exit_on_signals(signals: &[Signal]) -> Result<(), ExecutorError> {
     extern "C" fn exit_with_signal(sig: nix::libc::c_int) {
         // SAFETY: _exit is async-signal-safe.
         unsafe { nix::libc::_exit(128 + sig) }
     }
-    for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+    for &sig in signals {
         // SAFETY: the handler only calls an async-signal-safe function.
         unsafe { signal::signal(sig, SigHandler::Handler(exit_with_signal)) }
             .map_err(|e| ExecutorError::Other(format!("cannot handle {sig}: {e}")))?;

@@ -9,7 +9,8 @@ use std::path::Path;
 use oci_spec::runtime::{Process, Spec};
 use runwasm_wasm::cache::CompileCache;
 use runwasm_wasm::{
-    classify, classify_supplied, limits, CompileLimits, FileId, ProcessView, WasmEngine, Workload,
+    classify, classify_supplied, exports_http_handler, limits, CompileLimits, FileId, ProcessView,
+    ServeSettings, WasmEngine, Workload,
 };
 
 use crate::artifact::ArtifactModule;
@@ -52,6 +53,9 @@ pub fn executor_for(
             // open from the prepare below to the end of the Wasm process
             make_non_dumpable()?;
             let mut engine = WasmEngine::new(Some(&CompileCache::base_dir_from_env()))?;
+            if exports_http_handler(&entry.bytes) {
+                engine.serve_with(ServeSettings::from_spec(spec)?);
+            }
             engine.isolate_compiles(compile_limits(spec));
             if let Some(seed) = precompiled {
                 engine.seed(seed);

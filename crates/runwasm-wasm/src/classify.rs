@@ -130,6 +130,42 @@ impl WasmKind {
     }
 }
 
+/// The interface whose export makes a component an HTTP server (the `wasi:http/proxy` world).
+pub const HTTP_HANDLER_INTERFACE: &str = "wasi:http/incoming-handler";
+
+/// Whether `bytes` are a component that exports `wasi:http/incoming-handler` (any 0.2
+/// version): such a component is served, one instance per request, instead of run once.
+/// Only the top-level export section is read; nothing is validated here (compiling does it).
+pub fn exports_http_handler(bytes: &[u8]) -> bool {
+    use wasmparser::{Parser, Payload};
+    if WasmKind::of(bytes) != WasmKind::Component {
+        return false;
+    }
+    // nested modules and components open with a header of their own and close with `End`
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload {
+            Ok(Payload::Version { .. }) => depth += 1,
+            Ok(Payload::End(_)) => depth = depth.saturating_sub(1),
+            Ok(Payload::ComponentExportSection(exports)) if depth == 1 => {
+                let serves = exports.into_iter().flatten().any(|export| {
+                    export
+                        .name
+                        .name
+                        .strip_prefix(HTTP_HANDLER_INTERFACE)
+                        .is_some_and(|version| version.is_empty() || version.starts_with("@0.2"))
+                });
+                if serves {
+                    return true;
+                }
+            }
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
 /// Whether `bytes` start like a Wasm binary (as opposed to WAT text or anything else).
 pub fn is_wasm_binary(bytes: &[u8]) -> bool {
     bytes.starts_with(WASM_MAGIC)
@@ -394,6 +430,30 @@ fn find_entrypoint(
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    #[test]
+    fn only_a_top_level_incoming_handler_export_serves_http() {
+        let component = |body: &str| wat::parse_str(format!("(component {body})")).unwrap();
+        let serves =
+            component(r#"(instance $h) (export "wasi:http/incoming-handler@0.2.6" (instance $h))"#);
+        assert!(exports_http_handler(&serves));
+        let command = component(r#"(instance $r) (export "wasi:cli/run@0.2.0" (instance $r))"#);
+        assert!(!exports_http_handler(&command));
+        let future =
+            component(r#"(instance $h) (export "wasi:http/incoming-handler@0.3.0" (instance $h))"#);
+        assert!(
+            !exports_http_handler(&future),
+            "only the 0.2 world is served"
+        );
+        // the export of a nested component is not the outer component's
+        let nested = component(
+            r#"(component (instance $h) (export "wasi:http/incoming-handler@0.2.0" (instance $h)))"#,
+        );
+        assert!(!exports_http_handler(&nested));
+        let module = wat::parse_str("(module)").unwrap();
+        assert!(!exports_http_handler(&module));
+        assert!(!exports_http_handler(b"\0asm\x0d\0\x01\0garbage"));
+    }
 
     fn rootfs() -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();

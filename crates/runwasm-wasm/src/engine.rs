@@ -11,6 +11,9 @@
 //! - a trap: 134 (as the wasmtime CLI, 128 + SIGABRT), with `runwasm: wasm trap: REASON`
 //!   on stderr;
 //! - any other runtime failure: 1, with `runwasm: REASON` on stderr.
+//!
+//! A component that exports `wasi:http/incoming-handler` is not run once but served
+//! ([`crate::serve`]): its exit status is the server's.
 
 use std::collections::hash_map::DefaultHasher;
 use std::fs::File;
@@ -22,10 +25,12 @@ use wasmtime::{Config, Engine, InstancePre, Linker, Module, Store};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::cache::{CacheError, CacheKey, CompileCache};
-use crate::classify::{is_wasm_binary, WasmKind};
+use crate::classify::{exports_http_handler, is_wasm_binary, WasmKind};
 use crate::compile::{compile_in_child, precompile, CompileError, CompileLimits};
+use crate::serve::{ProxyState, ServeSettings};
 use crate::wasi::WasiPlan;
 
 pub const EXIT_TRAP: i32 = 134;
@@ -66,14 +71,22 @@ pub struct WasmEngine {
     seed: Option<PrecompiledSeed>,
     /// When set, modules are compiled in a child process under these limits.
     compile_limits: Option<CompileLimits>,
+    /// How an HTTP component is served; the engine's instance pool is sized from it.
+    serve: ServeSettings,
 }
 
 impl WasmEngine {
     /// Builds the engine; with `cache_base` compiled code is shared through that directory.
     /// A cache that cannot be opened is reported and skipped: it costs speed, not correctness.
     pub fn new(cache_base: Option<&Path>) -> Result<Self, EngineError> {
-        let mut config = Config::new();
-        config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        Self::with_config(base_config(), cache_base, ServeSettings::default())
+    }
+
+    fn with_config(
+        config: Config,
+        cache_base: Option<&Path>,
+        serve: ServeSettings,
+    ) -> Result<Self, EngineError> {
         let engine = Engine::new(&config).map_err(|e| EngineError::Config(format!("{e:#}")))?;
         let mut hasher = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
@@ -89,6 +102,7 @@ impl WasmEngine {
             cache,
             seed: None,
             compile_limits: None,
+            serve,
         })
     }
 
@@ -118,6 +132,12 @@ impl WasmEngine {
         }
     }
 
+    /// How a `wasi:http` component ([`exports_http_handler`]) prepared by this engine will
+    /// be served.
+    pub fn serve_with(&mut self, settings: ServeSettings) {
+        self.serve = settings;
+    }
+
     /// Compiles in a child process bounded by `limits`, so that a huge module or a compile
     /// bomb fails this one preparation, not the host.
     pub fn isolate_compiles(&mut self, limits: CompileLimits) {
@@ -136,6 +156,11 @@ impl WasmEngine {
                 let (module, artifact): (Module, _) = self.load(bytes, kind, name)?;
                 let pre = link_module(&self.engine, &module, name)?;
                 (Program::Module(pre), artifact)
+            }
+            WasmKind::Component if exports_http_handler(bytes) => {
+                let (component, artifact): (Component, _) = self.load(bytes, kind, name)?;
+                let pre = link_proxy(&self.engine, &component, name)?;
+                (Program::Proxy(pre, self.serve.clone()), artifact)
             }
             WasmKind::Component => {
                 let (component, artifact): (Component, _) = self.load(bytes, kind, name)?;
@@ -224,6 +249,12 @@ impl WasmEngine {
             .map_err(|e| tracing::warn!("cannot store compiled module, running uncached: {e}"))
             .ok()
     }
+}
+
+fn base_config() -> Config {
+    let mut config = Config::new();
+    config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    config
 }
 
 /// An artifact compiled ahead of time, and the engine configuration it names.
@@ -362,6 +393,31 @@ fn link_component(
     })
 }
 
+fn link_proxy(
+    engine: &Engine,
+    component: &Component,
+    name: &str,
+) -> Result<ProxyPre<ProxyState>, EngineError> {
+    let mut linker = wasmtime::component::Linker::<ProxyState>::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        .map_err(|e| EngineError::Config(one_line(&e)))?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+        .map_err(|e| EngineError::Config(one_line(&e)))?;
+    let pre = linker
+        .instantiate_pre(component)
+        .map_err(|e| link_error(WasmKind::Component, name, one_line(&e)))?;
+    ProxyPre::new(pre).map_err(|e| {
+        link_error(
+            WasmKind::Component,
+            name,
+            format!(
+                "its wasi:http/incoming-handler export is not the proxy world's: {}",
+                one_line(&e)
+            ),
+        )
+    })
+}
+
 /// Store data of a preview 2 component.
 pub struct ComponentState {
     ctx: WasiCtx,
@@ -380,6 +436,7 @@ impl WasiView for ComponentState {
 enum Program {
     Module(InstancePre<WasiP1Ctx>),
     Component(CommandPre<ComponentState>),
+    Proxy(ProxyPre<ProxyState>, ServeSettings),
 }
 
 /// A file by device and inode: what stays the same file after pivot_root.
@@ -415,6 +472,7 @@ impl Clone for Program {
         match self {
             Self::Module(pre) => Self::Module(pre.clone()),
             Self::Component(pre) => Self::Component(pre.clone()),
+            Self::Proxy(pre, settings) => Self::Proxy(pre.clone(), settings.clone()),
         }
     }
 }
@@ -427,8 +485,41 @@ impl PreparedWasm {
     pub fn kind(&self) -> WasmKind {
         match self.program {
             Program::Module(_) => WasmKind::Module,
-            Program::Component(_) => WasmKind::Component,
+            Program::Component(_) | Program::Proxy(..) => WasmKind::Component,
         }
+    }
+
+    /// Whether this program is an HTTP server, which handles SIGTERM itself (a drain).
+    pub fn serves_http(&self) -> bool {
+        matches!(self.program, Program::Proxy(..))
+    }
+
+    /// Finishes, in the process that will run the program, what only that process can do:
+    /// a server's engine, whose instance pool resets memory by reading this process's own
+    /// page map (`/proc/self/pagemap`, opened here, so before the process confines itself).
+    /// The component is moved to it from the engine that compiled and checked it. Returns
+    /// the descriptors opened for it, which must stay open.
+    pub fn prepare_in_container(&mut self) -> Result<Vec<std::os::fd::RawFd>, EngineError> {
+        let Program::Proxy(pre, settings) = &self.program else {
+            return Ok(Vec::new());
+        };
+        let mut config = base_config();
+        config.allocation_strategy(crate::serve::allocation(settings));
+        let engine = Engine::new(&config).map_err(|e| EngineError::Config(one_line(&e)))?;
+        let name = "the wasi:http component";
+        let artifact = pre
+            .instance_pre()
+            .component()
+            .serialize()
+            .map_err(|e| EngineError::Config(one_line(&e)))?;
+        // SAFETY: the artifact was produced by this same wasmtime with the same compiler
+        // settings, from a component that was just deserialized or compiled.
+        let component = unsafe { Component::deserialize(&engine, &artifact) }
+            .map_err(|e| invalid(WasmKind::Component, name, &artifact, e))?;
+        let pre = link_proxy(&engine, &component, name)?;
+        self.program = Program::Proxy(pre, settings.clone());
+        self.engine = engine;
+        Ok(crate::serve::pagemap_fds())
     }
 
     /// Instantiates the program with the WASI context of `plan`, runs it to completion and
@@ -438,6 +529,9 @@ impl PreparedWasm {
     /// container process at one thread (sync WASI starts a multi-thread tokio runtime with a
     /// worker per CPU).
     pub fn run(&self, plan: &WasiPlan) -> i32 {
+        if let Program::Proxy(pre, settings) = &self.program {
+            return crate::serve::serve(pre.clone(), plan, settings);
+        }
         let outcome = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -468,6 +562,7 @@ impl PreparedWasm {
                     .await?
                     .map_err(|()| wasmtime::Error::msg(ComponentFailed))
             }
+            Program::Proxy(..) => unreachable!("served by run"),
         }
     }
 }

@@ -215,6 +215,7 @@ fn features() -> serde_json::Value {
     let annotations: serde_json::Map<String, serde_json::Value> =
         runwasm_wasm::classify::KNOWN_ANNOTATIONS
             .iter()
+            .chain(&runwasm_wasm::serve::settings::ANNOTATIONS)
             .map(|key| (key.to_string(), serde_json::Value::from("supported")))
             .chain([(
                 "io.github.runwasm.version".to_string(),

@@ -1,0 +1,412 @@
+//! The HTTP server of a `wasi:http` container: listening, connections (HTTP/1.1 with
+//! keep-alive, HTTP/2 cleartext), admission, one instance per request, graceful shutdown.
+//!
+//! Exit status: 0 after SIGTERM/SIGINT once every accepted request is answered; 1 when the
+//! grace period ran out first or the address cannot be bound.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use wasmtime::Store;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::WasiHttpView;
+
+use super::access_log::AccessLog;
+use super::{ProxyState, ServeSettings};
+use crate::wasi::WasiPlan;
+
+const EXIT_DRAINED: i32 = 0;
+const EXIT_FAILED: i32 = 1;
+/// Pending connections the kernel holds for us while every worker is busy.
+const LISTEN_BACKLOG: u32 = 1024;
+/// After a failed accept (out of descriptors, say), wait before the next, rather than spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+
+/// Serves `pre` until SIGTERM or SIGINT, then drains; returns the process exit status.
+pub fn serve(pre: ProxyPre<ProxyState>, plan: &WasiPlan, settings: &ServeSettings) -> i32 {
+    let workers = std::env::var("RW_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("wasi-http")
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("runwasm: cannot start the HTTP server's runtime: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let server = Server {
+        pre,
+        plan: plan.clone(),
+        settings: settings.clone(),
+        slots: Arc::new(Semaphore::new(settings.max_concurrency as usize)),
+        log: None,
+    };
+    runtime.block_on(server.run())
+}
+
+struct Server {
+    pre: ProxyPre<ProxyState>,
+    plan: WasiPlan,
+    settings: ServeSettings,
+    /// One permit per instance that may exist at once; held until the instance's store is gone.
+    slots: Arc<Semaphore>,
+    log: Option<AccessLog>,
+}
+
+impl Server {
+    async fn run(mut self) -> i32 {
+        // first, so that a SIGTERM from now on drains instead of being lost
+        let (mut term, mut int) = match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(term), Ok(int)) => (term, int),
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("runwasm: cannot handle SIGTERM/SIGINT: {e}");
+                return EXIT_FAILED;
+            }
+        };
+        let listener = match listen(self.settings.address) {
+            Ok(listener) => listener,
+            Err(e) => {
+                eprintln!("runwasm: cannot listen on {}: {e}", self.settings.address);
+                return EXIT_FAILED;
+            }
+        };
+        if self.settings.access_log {
+            match AccessLog::start() {
+                Ok(log) => self.log = Some(log),
+                Err(e) => eprintln!("runwasm: access log disabled: {e}"),
+            }
+        }
+        eprintln!(
+            "runwasm: serving wasi:http on http://{}",
+            self.settings.address
+        );
+        let server = Arc::new(self);
+        let connections = GracefulShutdown::new();
+        let http = auto::Builder::new(TokioExecutor::new());
+        let stop = loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _peer)) => {
+                        // responses are written whole; Nagle would only delay the last bytes
+                        let _ = stream.set_nodelay(true);
+                        let handler = server.clone();
+                        let service = hyper::service::service_fn(move |req| {
+                            let handler = handler.clone();
+                            async move { Ok::<_, Infallible>(handler.handle(req).await) }
+                        });
+                        let connection = http.serve_connection(TokioIo::new(stream), service).into_owned();
+                        let connection = connections.watch(connection);
+                        tokio::spawn(async move {
+                            if let Err(e) = connection.await {
+                                tracing::debug!("connection ended: {e}");
+                            }
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!("accept: {e}");
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    }
+                },
+                _ = term.recv() => break "SIGTERM",
+                _ = int.recv() => break "SIGINT",
+            }
+        };
+        drop(listener);
+        server.drain(stop, connections).await
+    }
+
+    /// Lets every accepted request finish (idle keep-alive connections close at once), and
+    /// waits for their instances, within the grace period.
+    async fn drain(&self, stop: &str, connections: GracefulShutdown) -> i32 {
+        let total = self.settings.max_concurrency;
+        let in_flight = total as usize - self.slots.available_permits();
+        eprintln!("runwasm: {stop}: stop accepting, {in_flight} requests in flight");
+        let finished = async {
+            connections.shutdown().await;
+            let _ = self.slots.acquire_many(total).await;
+        };
+        let drained = tokio::time::timeout(self.settings.grace_period, finished)
+            .await
+            .is_ok();
+        if let Some(log) = &self.log {
+            log.flush();
+        }
+        if drained {
+            eprintln!("runwasm: stopped");
+            EXIT_DRAINED
+        } else {
+            eprintln!(
+                "runwasm: stopped: requests still running after the grace period of {}s",
+                self.settings.grace_period.as_secs()
+            );
+            EXIT_FAILED
+        }
+    }
+
+    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<HyperOutgoingBody> {
+        let arrived = Instant::now();
+        let method = req.method().to_string();
+        let target = req
+            .uri()
+            .path_and_query()
+            .map_or_else(|| req.uri().path().to_string(), |p| p.to_string());
+        let response = match self.admit().await {
+            None => overloaded(),
+            Some(slot) => match self.call_guest(req, slot, &method, &target).await {
+                Ok(response) => response,
+                Err(()) => internal_error(),
+            },
+        };
+        if let Some(log) = &self.log {
+            log.record(
+                &method,
+                &target,
+                response.status().as_u16(),
+                arrived.elapsed(),
+            );
+        }
+        response
+    }
+
+    /// A slot for one more instance: at once, or within the queue timeout, or none (503).
+    async fn admit(&self) -> Option<OwnedSemaphorePermit> {
+        match self.slots.clone().try_acquire_owned() {
+            Ok(slot) => Some(slot),
+            Err(TryAcquireError::Closed) => None,
+            Err(TryAcquireError::NoPermits) => tokio::time::timeout(
+                self.settings.queue_timeout,
+                self.slots.clone().acquire_owned(),
+            )
+            .await
+            .ok()?
+            .ok(),
+        }
+    }
+
+    /// Runs the handler in a fresh instance, on this connection's task until the handler
+    /// sets its response. A handler that has also finished its body by then (the common
+    /// case) is answered with the whole body and a `content-length`, in one write; one that
+    /// is still writing goes on in a task of its own and its body is streamed. Failures are
+    /// reported on stderr, naming the request, and answered with a 500 when no head was sent.
+    async fn call_guest(
+        &self,
+        req: Request<Incoming>,
+        slot: OwnedSemaphorePermit,
+        method: &str,
+        target: &str,
+    ) -> Result<Response<HyperOutgoingBody>, ()> {
+        let request_name = format!("{method} {target}");
+        let fail = |reason: String| eprintln!("runwasm: {request_name}: {reason}");
+        let wasi = match self.plan.builder() {
+            Ok(mut builder) => builder.build(),
+            Err(e) => {
+                fail(format!("cannot build the WASI context: {e:#}"));
+                return Err(());
+            }
+        };
+        let mut store = Store::new(
+            self.pre.engine(),
+            ProxyState::new(wasi, self.settings.outgoing),
+        );
+        let (respond, mut head) = oneshot::channel();
+        let resources = (|| {
+            let mut http = store.data_mut().http();
+            let req = http.new_incoming_request(Scheme::Http, req)?;
+            let out = http.new_response_outparam(respond)?;
+            wasmtime::Result::<_>::Ok((req, out))
+        })();
+        let (req, out) = match resources {
+            Ok(resources) => resources,
+            Err(e) => {
+                fail(format!("{e:#}"));
+                return Err(());
+            }
+        };
+        let pre = self.pre.clone();
+        let name = request_name.clone();
+        let mut instance = Box::pin(async move {
+            // the slot is held until this store is dropped, when the instance ends
+            let _slot = slot;
+            let outcome = async {
+                let proxy = pre.instantiate_async(&mut store).await?;
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, req, out)
+                    .await
+            }
+            .await;
+            if let Err(e) = &outcome {
+                eprintln!("runwasm: {name}: {}", describe(e));
+            }
+            outcome.is_ok()
+        });
+        let mut finished = tokio::select! {
+            biased;
+            _ = &mut head => None,
+            ok = &mut instance => Some(ok),
+        };
+        let head = head.try_recv();
+        if finished.is_none() && head.is_ok() {
+            // give the handler the chance to finish its body without waiting for I/O
+            finished = futures_now(&mut instance);
+        }
+        match (head, finished) {
+            (Ok(Ok(response)), Some(_)) => Ok(whole(response)),
+            (Ok(Ok(response)), None) => {
+                tokio::spawn(instance);
+                Ok(response)
+            }
+            (Ok(Err(code)), _) => {
+                fail(format!("the handler answered with the error {code:?}"));
+                Err(())
+            }
+            // the outparam was dropped unset: the instance failed (reported) or returned early
+            (Err(_), finished) => {
+                let returned = match finished {
+                    Some(ok) => ok,
+                    None => instance.await,
+                };
+                if returned {
+                    fail("the handler returned without setting a response".into());
+                }
+                Err(())
+            }
+        }
+    }
+}
+
+/// Polls `future` once: its output if it completes without waiting.
+fn futures_now<F: std::future::Future + Unpin>(future: &mut F) -> Option<F::Output> {
+    let waker = std::task::Waker::noop();
+    let mut context = std::task::Context::from_waker(waker);
+    match std::pin::Pin::new(future).poll(&mut context) {
+        std::task::Poll::Ready(output) => Some(output),
+        std::task::Poll::Pending => None,
+    }
+}
+
+/// The response of a handler that has finished: the frames its body already holds, sent
+/// whole when they are all data, so that hyper writes head and body at once with a length.
+fn whole(response: Response<HyperOutgoingBody>) -> Response<HyperOutgoingBody> {
+    let (parts, mut body) = response.into_parts();
+    let mut data = bytes::BytesMut::new();
+    loop {
+        match futures_now(&mut body.frame()) {
+            Some(Some(Ok(frame))) if frame.is_data() => {
+                data.extend_from_slice(&frame.into_data().unwrap_or_default())
+            }
+            Some(None) => {
+                let body = Full::new(data.freeze())
+                    .map_err(|never| match never {})
+                    .boxed_unsync();
+                return Response::from_parts(parts, body);
+            }
+            // trailers, an error or a body still being written: stream the rest as it comes
+            other => {
+                let first = other.and_then(|frame| frame);
+                let resumed = Resumed {
+                    data: Some(data.freeze()).filter(|d| !d.is_empty()),
+                    frame: first,
+                    rest: body,
+                };
+                return Response::from_parts(parts, resumed.boxed_unsync());
+            }
+        }
+    }
+}
+
+/// A body of which the first frames were already read: they come first, then the rest.
+struct Resumed {
+    data: Option<Bytes>,
+    frame: Option<Result<hyper::body::Frame<Bytes>, wasmtime_wasi_http::Error>>,
+    rest: HyperOutgoingBody,
+}
+
+impl hyper::body::Body for Resumed {
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        if let Some(data) = self.data.take() {
+            return std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(data))));
+        }
+        if let Some(frame) = self.frame.take() {
+            return std::task::Poll::Ready(Some(frame));
+        }
+        std::pin::Pin::new(&mut self.rest).poll_frame(cx)
+    }
+}
+
+fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // a restarted container binds again while the old connections are in TIME_WAIT
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+fn describe(err: &wasmtime::Error) -> String {
+    match err.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => format!("wasm trap: {trap}"),
+        None => format!("{err:#}").replace('\n', " "),
+    }
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<HyperOutgoingBody> {
+    let body = Full::new(Bytes::from_static(text.as_bytes()))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/plain"),
+    );
+    response
+}
+
+fn internal_error() -> Response<HyperOutgoingBody> {
+    plain(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n")
+}
+
+fn overloaded() -> Response<HyperOutgoingBody> {
+    let mut response = plain(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "server busy, retry later\n",
+    );
+    response.headers_mut().insert(
+        hyper::header::RETRY_AFTER,
+        hyper::header::HeaderValue::from_static("1"),
+    );
+    response
+}
