@@ -28,6 +28,9 @@ DEFAULT_SUITES=(
   # wasi:http serving: ctr, podman and Docker 28 (on containerd-1.6), ctr on containerd 2.1
   http
   http@containerd-2.1
+  # wasi:http in a Kubernetes pod with its own network (CNI bridge): CRI on containerd 1.6, 2.1
+  cri-http@containerd-1.6
+  cri-http@containerd-2.1
   security
 )
 SUITES=${SUITES:-${DEFAULT_SUITES[*]}}
