@@ -10,8 +10,13 @@ env: ENGINES (containerd engines to measure 1. and 2. on, default "containerd-1.
      ONLY=sequential (item 1 only, printed, docs/benchmarks.md left alone: for A/B checks),
      BASELINE_SHIM (another build's containerd-shim-runwasm-v1, with its runwasm beside it:
      measured as runtime "baseline-shim" next to the others, for before/after comparisons)
+     ONLY=http (or `scripts/bench.py --only http`): item 6 only, on the first engine: serving
+     wasi:http (fixture http.tar) beside the native floor (test/http-floor, HTTP_FLOOR), load by
+     wrk; its section of docs/benchmarks.md is replaced, the rest left alone.
+     HTTP_SECONDS (each wrk run, default 10), FIRST_RUNS (first-response runs, default 10),
+     HTTP_PORT (first port tried on 127.0.0.1, default 18080; taken ones are skipped)
 """
-import datetime, json, os, platform, statistics, subprocess, sys, time
+import datetime, json, os, platform, socket, statistics, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNWASM = os.environ.get("RUNWASM", f"{ROOT}/target/release/runwasm")
@@ -22,6 +27,10 @@ RUNS = int(os.environ.get("RUNS", "20"))
 CONCURRENT = int(os.environ.get("CONCURRENT", "50"))
 IDLE = int(os.environ.get("IDLE", "20"))
 ONLY = os.environ.get("ONLY", "")
+if sys.argv[1:2] == ["--only"] and len(sys.argv) == 3:
+    ONLY = sys.argv[2]
+elif sys.argv[1:]:
+    sys.exit("usage: scripts/bench.py [--only sequential|http]  (or env ONLY)")
 BASELINE_SHIM = os.environ.get("BASELINE_SHIM", "")
 ENGINES = os.environ.get("ENGINES", "containerd-1.6 containerd-2.1").split()
 NS = "bench"
@@ -36,6 +45,11 @@ def use_engine(engine):
 WASM = "docker.io/runwasm-test/wasm:latest"
 ARTIFACT = "docker.io/runwasm-test/artifact:oci"
 BUSYBOX = "docker.io/runwasm-test/busybox:latest"
+HTTP = "docker.io/runwasm-test/http:latest"
+HTTP_FLOOR = os.environ.get("HTTP_FLOOR", f"{ROOT}/target/release/http-floor")
+HTTP_SECONDS = int(os.environ.get("HTTP_SECONDS", "10"))
+FIRST_RUNS = int(os.environ.get("FIRST_RUNS", "10"))
+HTTP_PORT = int(os.environ.get("HTTP_PORT", "18080"))
 CACHE = os.environ.get("RUNWASM_CACHE_DIR", "/var/lib/runwasm/cache")
 
 def sh(*args, check=True, **kw):
@@ -128,7 +142,7 @@ def cleanup_tasks():
     for cid in ctr("c", "ls", "-q", check=False).stdout.split():
         ctr("c", "rm", cid, check=False)
 
-def start_engine(engine):
+def start_engine(engine, http_only=False):
     use_engine(engine)
     os.makedirs(f"{CTRD}/bin", exist_ok=True)
     links = [(SHIM, "containerd-shim-runwasm-v1"), (RUNWASM, "runwasm")]
@@ -142,7 +156,10 @@ def start_engine(engine):
     # images' precompiled layers trusted (only the artifact-large-pre image has one)
     subprocess.run([f"{ROOT}/scripts/containerd.sh", "start", CTRD], check=True,
                    env={**os.environ, "CONTAINERD_ENGINE": engine, "RUNWASM_TRUST_PRECOMPILED": "1"})
-    for tar in ("wasm.tar", "busybox.tar"):
+    if http_only:
+        ctr("image", "import", f"{FIXTURES}/http.tar")
+        return False
+    for tar in ("wasm.tar", "busybox.tar", "http.tar"):
         ctr("image", "import", f"{FIXTURES}/{tar}")
     # containerd 1.6.20 refuses layers that are not tar ("mismatched image rootfs and manifest
     # layers"): artifacts need 1.6.25+ / 1.7.7+
@@ -155,6 +172,18 @@ def stop_engine():
     subprocess.run([f"{ROOT}/scripts/containerd.sh", "stop", CTRD])
 
 def main():
+    if ONLY in ("", "http") and not os.access(HTTP_FLOOR, os.X_OK):
+        sys.exit(f"{HTTP_FLOOR} missing: cargo build --release -p http-floor (make build)")
+    if ONLY == "http":
+        start_engine(ENGINES[0], http_only=True)
+        try:
+            version = sh(CTR, "-a", SOCK, "version").stdout
+            version = version.split("Server:")[1].split("Version:")[1].split()[0]
+            h = {"containerd": version, **measure_http()}
+        finally:
+            stop_engine()
+        splice_http_section(http_section(h))
+        return
     results = {"engines": {}}
     for i, engine in enumerate(ENGINES):
         artifacts = start_engine(engine)
@@ -234,6 +263,8 @@ def measure(full, artifacts):
                "--", f"{FIXTURES}/wasm-rootfs/large.wasm", "10", cwd=ROOT).stdout
     r["in_process"] = json.loads(bench.strip().splitlines()[-1])
     print("in-process", json.dumps(r["in_process"]), flush=True)
+
+    r["http"] = measure_http()
     return r
 
 def precompiled_first_start(rounds=5):
@@ -255,6 +286,305 @@ def precompiled_first_start(rounds=5):
     result = {n: summary(v) for n, v in firsts.items()}
     print(CTRD, "precompiled layer", json.dumps(result), flush=True)
     return result
+
+# --- 6. serving wasi:http, beside a native floor ----------------------------------------------
+
+# wrk's own summary, exact (latency in µs), instead of its rounded text
+WRK_REPORT = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('WRK {"requests": %d, "duration_us": %d, "connect_errors": %d, ' ..
+    '"read_errors": %d, "write_errors": %d, "timeouts": %d, "status_errors": %d, ' ..
+    '"p50_us": %d, "p90_us": %d, "p99_us": %d, "max_us": %d, "mean_us": %.1f}\\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.timeout, e.status,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
+    latency.mean))
+end
+"""
+
+def free_port(start):
+    """The first port from `start` that nothing on this host listens on (the servers run with
+    the host's network: a port taken by another test is skipped, never shared)."""
+    for port in range(start, start + 1000):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    sys.exit(f"no free port from {start}")
+
+def get(port):
+    """One connection, `GET /`, the whole response: (status, body), or None if none."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+    except OSError:                        # refused, reset, timed out: not serving yet
+        return None
+    head, _, body = data.partition(b"\r\n\r\n")
+    parts = head.split(b" ", 2)
+    return (int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0), body
+
+def first_200(port, proc, start, what, expect):
+    """Polls `GET /` every 1 ms until a 200: ms since `start` (perf_counter)."""
+    while time.perf_counter() - start < 30:
+        got = get(port)
+        if got and got[0] == 200:
+            elapsed = (time.perf_counter() - start) * 1000
+            if expect not in got[1]:
+                sys.exit(f"{what}: unexpected body {got[1]!r}")
+            return elapsed
+        if proc.poll() is not None:
+            sys.exit(f"{what} exited ({proc.returncode}) before serving; see {DIR}/http-*.log")
+        time.sleep(0.001)
+    sys.exit(f"{what}: no 200 OK on port {port} within 30 s; see {DIR}/http-*.log")
+
+def start_http(cid, port, log):
+    """`ctr run --rm` of the wasi:http image in the background (not -d: ctr copies the
+    container's stdout, the access log, to `log`; a detached task's fifo would fill up)."""
+    cmd = [CTR, "-a", SOCK, "-n", NS, "run", "--rm", "--fifo-dir", f"{CTRD}/fifo", "--net-host",
+           "--runtime", "io.containerd.runwasm.v1",
+           "--env", f"WASMTIME_HTTP_PROXY_SOCKET_ADDR=127.0.0.1:{port}", HTTP, cid]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
+                            stderr=open(f"{DIR}/http-{cid}.log", "w"))
+    return proc, start
+
+def stop_http(cid, proc):
+    """SIGKILL, ctr's --rm deletes the container; a leftover is removed."""
+    ctr("t", "kill", "-s", "SIGKILL", cid, check=False)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill(); proc.wait()
+    if cid in ctr("c", "ls", "-q", check=False).stdout.split():
+        ctr("t", "rm", "-f", cid, check=False)
+        ctr("c", "rm", cid, check=False)
+
+def task_pid(cid):
+    for line in ctr("t", "ls").stdout.splitlines()[1:]:
+        fields = line.split()
+        if fields and fields[0] == cid:
+            return int(fields[1])
+    sys.exit(f"task {cid} not found in ctr task ls")
+
+def shim_of(pid):
+    """The container's shim: its init's parent (a task id may be alive in other containerds)."""
+    ppid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+    cmdline = open(f"/proc/{ppid}/cmdline", "rb").read()
+    return [ppid] if b"containerd-shim" in cmdline.split(b"\0")[0] else []
+
+def cpu_seconds(pids):
+    """utime + stime of the processes: /proc/PID/stat counts all of a process's threads, the
+    ones that already exited included (a thread's own /proc/PID/task/TID/stat would miss them)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])    # utime, stime: fields 14 and 15 of stat
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+def pss_mb(pids):
+    return sum(pss_rss(pid)[0] for pid in pids) / 1024
+
+def log_lines(log_path, offset):
+    """Access-log lines written since `offset`: (lines, lines whose status is not 200)."""
+    lines = bad = 0
+    with open(log_path, "rb") as f:
+        f.seek(offset)
+        for line in f:
+            fields = line.split()
+            lines += 1
+            bad += len(fields) < 4 or fields[3] != b"200"
+    return lines, bad
+
+def wrk(port, conns, seconds, pids, log_path=None, pss_every=0.0):
+    """wrk -t2 -cN --latency against the server on `port`; the CPU the server's processes
+    used meanwhile, and with `pss_every` their Pss sampled while it runs."""
+    offset = os.path.getsize(log_path) if log_path else 0
+    cpu0 = cpu_seconds(pids)
+    proc = subprocess.Popen(["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--latency",
+                             "-s", f"{DIR}/wrk-report.lua", f"http://127.0.0.1:{port}/"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    samples = []
+    if pss_every:
+        deadline = time.monotonic() + seconds - pss_every / 2
+        time.sleep(pss_every)
+        while proc.poll() is None and time.monotonic() < deadline:
+            samples.append(pss_mb(pids))
+            time.sleep(pss_every)
+    out, err = proc.communicate()
+    cpu = cpu_seconds(pids) - cpu0
+    report = [l for l in out.splitlines() if l.startswith("WRK ")]
+    if proc.returncode != 0 or not report:
+        sys.exit(f"wrk failed ({proc.returncode}): {out} {err}")
+    r = json.loads(report[0][4:])
+    r["rps"] = r["requests"] / (r["duration_us"] / 1e6)
+    r["errors"] = sum(r[k] for k in ("connect_errors", "read_errors", "write_errors", "timeouts",
+                                     "status_errors"))
+    r["cpu_s"] = cpu
+    r["cpu_us_per_request"] = cpu * 1e6 / max(r["requests"], 1)
+    if samples:
+        r["pss_mb_samples"] = [round(s, 2) for s in samples]
+    if log_path:
+        time.sleep(0.3)                    # the access log is flushed within 100 ms
+        r["access_log_lines"], r["access_log_not_200"] = log_lines(log_path, offset)
+    return r
+
+def measure_http():
+    """Item 6: first response of a wasi:http container, then wrk at c16 and c64 against one
+    long-running container and against the native floor, alternating."""
+    with open(f"{DIR}/wrk-report.lua", "w") as f:
+        f.write(WRK_REPORT)
+    h = {"seconds": HTTP_SECONDS, "wrk": sh("wrk", "-v", check=False).stdout.split("[")[0].strip(),
+         "loadavg_at_start": os.getloadavg()[0]}
+    log_path = f"{DIR}/http-access.log"
+    log = open(log_path, "ab")
+
+    # first response: ctr run launched -> first 200 OK; a warm-up run fills the compile cache
+    firsts = []
+    for i in range(FIRST_RUNS + 1):
+        cid, port = f"http-first-{i}", free_port(HTTP_PORT + 10 + i)
+        proc, start = start_http(cid, port, log)
+        ms = first_200(port, proc, start, cid, b"hello from wasi:http")
+        stop_http(cid, proc)
+        if i:
+            firsts.append(ms)
+    h["first_response"] = {**summary(firsts), "runs": firsts}
+    print("http first response", json.dumps(h["first_response"]), flush=True)
+
+    # the servers under load: one container, one native floor
+    cid, port = "http-serve", free_port(HTTP_PORT)
+    proc, start = start_http(cid, port, log)
+    first_200(port, proc, start, cid, b"hello from wasi:http")
+    floor_port = free_port(port + 1)
+    floor = subprocess.Popen([HTTP_FLOOR, f"127.0.0.1:{floor_port}"], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=open(f"{DIR}/http-floor.log", "w"))
+    try:
+        first_200(floor_port, floor, time.perf_counter(), "http-floor", b"hello from native")
+        init = task_pid(cid)
+        pids = {"runwasm": descendants(init), "native": [floor.pid]}
+        shim = shim_of(init)
+        h["processes"] = {"runwasm_task": pids["runwasm"], "runwasm_shim": shim}
+        h["idle_pss_mb"] = {"runwasm": pss_mb(pids["runwasm"]), "runwasm_shim": pss_mb(shim),
+                            "native": pss_mb(pids["native"])}
+        ports = {"runwasm": port, "native": floor_port}
+        logs = {"runwasm": log_path, "native": None}
+        for name in ports:                 # warm-up: connections, instance pool, page cache
+            wrk(ports[name], 64, 2, pids[name])
+        h["load"] = {}
+        for conns in (16, 64):
+            for name in ports:
+                r = wrk(ports[name], conns, HTTP_SECONDS, pids[name], logs[name],
+                        pss_every=2.0 if conns == 64 else 0.0)
+                h["load"][f"{name}-c{conns}"] = r
+                print(f"http {name} c{conns}", json.dumps(r), flush=True)
+        h["shim_pss_mb"] = pss_mb(shim)
+    finally:
+        floor.kill(); floor.wait()
+        stop_http(cid, proc)
+        log.close()
+    h["access_log_bytes"] = os.path.getsize(log_path)
+    os.remove(log_path)
+    return h
+
+# issue 11's targets, and runwasi's figures as reported there (quoted, not measured here)
+HTTP_TARGETS = {"rps": 33000, "p99_ms": {16: 2.51, 64: 7.49}, "first_ms": 65, "pss_mb": 17}
+RUNWASI = ("16,421 req/s at c16 (p50 0.98 ms, p99 2.51 ms); 16,278 req/s at c64 (p99 7.49 ms); "
+           "105 µs CPU per request; first 200 OK 110 ms; 35 MB Pss")
+
+def http_section(h):
+    """Item 6 of docs/benchmarks.md, between markers (so that ONLY=http replaces just it)."""
+    load = h["load"]
+    def met(ok):
+        return "met" if ok else "**not met**"
+    lines = [
+        "<!-- bench.py http: begin -->",
+        f"## 6. Serving wasi:http (containerd {h['containerd']})",
+        f"Measured {datetime.date.today()} by `scripts/bench.py` (`make bench`, or this item alone: "
+        "`ONLY=http scripts/bench.py`).",
+        "The component of `test/wasm/http` (`GET /` -> 200 `hello from wasi:http`; fixture `http.tar`) "
+        "served by runwasm's shim, started as "
+        "`ctr run --rm --net-host --runtime io.containerd.runwasm.v1 "
+        "--env WASMTIME_HTTP_PROXY_SOCKET_ADDR=127.0.0.1:PORT docker.io/runwasm-test/http:latest ID`, "
+        "access log on (the default: ctr copies it to a file); "
+        "the native floor is `test/http-floor` (hyper 1 HTTP/1.1 keep-alive on tokio's multi-threaded "
+        "runtime, no Wasm), in the same run. "
+        f"Load: `wrk -t2 -c16|-c64 -d{h['seconds']}s --latency http://127.0.0.1:PORT/` ({h['wrk']}, "
+        f"on the same {os.cpu_count()} cores as the server; 1-minute load average at the start "
+        f"{h['loadavg_at_start']:.1f}: other work on the machine skews these), runwasm and the floor "
+        "alternating, after a 2 s warm-up of each. "
+        "CPU: utime + stime of the server's processes (for runwasm the task's init from `ctr task ls` and "
+        "its children, /proc/PID/stat) over the run, per request. Errors: wrk's socket errors + "
+        "responses >= 400 (runwasm's access log counts its responses other than 200, below).",
+        "",
+        "| server | connections | req/s | p50 ms | p99 ms | errors | CPU µs/request |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for conns in (16, 64):
+        for name, label in (("runwasm", "runwasm wasi:http"), ("native", "native floor")):
+            r = load[f"{name}-c{conns}"]
+            lines.append(f"| {label} | {conns} | {r['rps']:,.0f} | {r['p50_us'] / 1000:.2f} | "
+                         f"{r['p99_us'] / 1000:.2f} | {r['errors']} | {r['cpu_us_per_request']:.1f} |")
+    f = h["first_response"]
+    pss = max(load["runwasm-c64"].get("pss_mb_samples", [h["idle_pss_mb"]["runwasm"]]))
+    native_pss = max(load["native-c64"].get("pss_mb_samples", [h["idle_pss_mb"]["native"]]))
+    rw16, rw64 = load["runwasm-c16"], load["runwasm-c64"]
+    logged = sum(load[f"runwasm-c{c}"]["access_log_lines"] for c in (16, 64))
+    not200 = sum(load[f"runwasm-c{c}"]["access_log_not_200"] for c in (16, 64))
+    lines += [
+        "",
+        f"- First response (`ctr run` launched -> first `200 OK` of `GET /`, polled every 1 ms; compile "
+        f"cache warm from a warm-up run; {len(f['runs'])} runs, each container deleted after): median "
+        f"**{f['median']:.1f} ms** (min {f['min']:.1f}, max {f['max']:.1f}).",
+        f"- Pss while serving (the task's processes, largest of the samples taken every 2 s of the c64 "
+        f"run): **{pss:.1f} MB** (idle after start {h['idle_pss_mb']['runwasm']:.1f} MB; the shim "
+        f"beside it {h['shim_pss_mb']:.1f} MB). Native floor: {native_pss:.1f} MB.",
+        f"- The access log recorded {logged:,} requests over the two runwasm runs "
+        f"(wrk counted {rw16['requests'] + rw64['requests']:,} completed), {not200} of them not 200.",
+        "",
+        "Targets (issue 11), against the runwasm rows:",
+        f"- >= {HTTP_TARGETS['rps']:,} req/s at c16 and c64: {rw16['rps']:,.0f} / {rw64['rps']:,.0f} — "
+        f"{met(min(rw16['rps'], rw64['rps']) >= HTTP_TARGETS['rps'])}",
+        f"- p99 <= runwasi's {HTTP_TARGETS['p99_ms'][16]} ms at c16 and {HTTP_TARGETS['p99_ms'][64]} ms "
+        f"at c64: {rw16['p99_us'] / 1000:.2f} / {rw64['p99_us'] / 1000:.2f} ms — "
+        f"{met(rw16['p99_us'] / 1000 <= HTTP_TARGETS['p99_ms'][16] and rw64['p99_us'] / 1000 <= HTTP_TARGETS['p99_ms'][64])}",
+        f"- first response <= {HTTP_TARGETS['first_ms']} ms: {f['median']:.1f} ms — "
+        f"{met(f['median'] <= HTTP_TARGETS['first_ms'])}",
+        f"- Pss <= {HTTP_TARGETS['pss_mb']} MB: {pss:.1f} MB — {met(pss <= HTTP_TARGETS['pss_mb'])}",
+        "",
+        f"runwasi, as reported in issue 11 (quoted for reference, not measured here): {RUNWASI}.",
+        "",
+        "Rerun this item alone: `make build fixtures && ONLY=http scripts/bench.py` "
+        "(env HTTP_SECONDS, FIRST_RUNS, HTTP_PORT; the first of ENGINES is used).",
+        "",
+        "Raw results of this item:",
+        "```json", json.dumps(h, indent=1), "```",
+        "<!-- bench.py http: end -->",
+    ]
+    return lines
+
+def splice_http_section(lines):
+    """ONLY=http: item 6 of docs/benchmarks.md replaced (or put before the raw results)."""
+    path = f"{ROOT}/docs/benchmarks.md"
+    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    section = "\n".join(lines) + "\n"
+    begin, end = "<!-- bench.py http: begin -->", "<!-- bench.py http: end -->\n"
+    if begin in text and end in text:
+        text = text[:text.index(begin)] + section + text[text.index(end) + len(end):]
+    elif "\n## Raw results" in text:
+        at = text.index("\n## Raw results") + 1
+        text = text[:at] + section + "\n" + text[at:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    with open(path, "w") as f:
+        f.write(text)
+    print(section)
 
 def write_report(results):
     engines = results["engines"]
@@ -304,7 +634,7 @@ def write_report(results):
                   "| image | first start median ms | min ms | max ms |", "|---|---|---|---|"]
         for n, st in p.items():
             lines.append(f"| {n} | {st['median']:.0f} | {st['min']:.0f} | {st['max']:.0f} |")
-    lines += ["", f"Sections 3 to 5: containerd {r['version']}."]
+    lines += ["", f"Sections 3 to 6: containerd {r['version']}."]
     lines += ["", "## 3. One long-running container: shim + container processes",
               "| runtime | Pss MB | RSS MB |", "|---|---|---|"]
     for n, m in r["one_container"].items():
@@ -324,8 +654,13 @@ def write_report(results):
               f"- later start (verify digest, map artifact, link): median {ip['warm_median_ms']:.2f} ms "
               f"(min {ip['warm_min_ms']:.2f}, max {ip['warm_max_ms']:.2f})",
               f"- instantiate + run `_start`: median {ip['run_median_ms']:.2f} ms",
-              f"- speed-up of a later start: **{ip['speedup']:.0f}x** (target >= 10x)", "",
-              "## Raw results", "```json", json.dumps(results, indent=1), "```", ""]
+              f"- speed-up of a later start: **{ip['speedup']:.0f}x** (target >= 10x)", ""]
+    if "http" in r:                        # item 6 keeps its raw results in its own section
+        lines += http_section({"containerd": r["version"], **r["http"]}) + [""]
+        raw = {**results, "engines": {**engines, first: {k: v for k, v in r.items() if k != "http"}}}
+    else:
+        raw = results
+    lines += ["## Raw results", "```json", json.dumps(raw, indent=1), "```", ""]
     text = "\n".join(lines)
     with open(f"{ROOT}/docs/benchmarks.md", "w") as f:
         f.write(text)

@@ -2,13 +2,14 @@
 # Installs what building and testing runwasm needs on Debian 12, idempotently:
 # the clients the end-to-end tests drive (containerd + runc, podman + conmon, dockerd, the CNI
 # plugins for pods with a network of their own),
-# the Wasm toolchain for the test fixtures, and the build's C dependencies.
+# the Wasm toolchain for the test fixtures, the build's C dependencies, wrk for the benchmark.
 set -euo pipefail
 PKGS=(containerd runc busybox-static podman conmon crun docker.io
       wabt clang lld wasi-libc libclang-rt-14-dev-wasm32
       protobuf-compiler libseccomp-dev pkg-config gcc libc6-dev
       python3 iproute2 procps psmisc skopeo
-      containernetworking-plugins iptables)   # CNI bridge, host-local, loopback; ipMasq
+      containernetworking-plugins iptables    # CNI bridge, host-local, loopback; ipMasq
+      wrk)                                     # load for the wasi:http benchmark (scripts/bench.py)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
