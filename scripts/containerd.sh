@@ -33,11 +33,11 @@ cri_runtimes() {  # cri_runtimes SECTION
       # runwasm's own shim v2, found on containerd's PATH
       [$1.runtimes.runwasm]
         runtime_type = "io.containerd.runwasm.v1"
-        pod_annotations = ["module.wasm.image/variant", "run.oci.handler"]
+        pod_annotations = ["module.wasm.image/variant", "run.oci.handler", "run.runwasm.http.*"]
       # runwasm through containerd's runc shim
       [$1.runtimes.runwasm-runc]
         runtime_type = "io.containerd.runc.v2"
-        pod_annotations = ["module.wasm.image/variant", "run.oci.handler"]
+        pod_annotations = ["module.wasm.image/variant", "run.oci.handler", "run.runwasm.http.*"]
         [$1.runtimes.runwasm-runc.options]
           BinaryName = "${RUNWASM_BIN:-/usr/local/bin/runwasm}"
           Root = "$DIR/runwasm-cri"

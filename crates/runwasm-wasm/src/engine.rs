@@ -592,7 +592,8 @@ pub fn exit_status(outcome: wasmtime::Result<()>) -> i32 {
         return EXIT_FAILURE;
     }
     if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {
-        eprintln!("runwasm: wasm trap: {trap}");
+        // its text starts with "wasm trap: "
+        eprintln!("runwasm: {trap}");
         return EXIT_TRAP;
     }
     eprintln!("runwasm: {}", one_line(&err));

@@ -6,6 +6,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,7 +19,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use tokio::sync::{oneshot, Notify, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use wasmtime::Store;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
@@ -35,6 +36,9 @@ const EXIT_FAILED: i32 = 1;
 const LISTEN_BACKLOG: u32 = 1024;
 /// After a failed accept (out of descriptors, say), wait before the next, rather than spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+/// Once no request is in flight at shutdown, how long connections get to write their last
+/// bytes before the server exits.
+const FLUSH_GRACE: Duration = Duration::from_millis(200);
 
 /// Serves `pre` until SIGTERM or SIGINT, then drains; returns the process exit status.
 pub fn serve(pre: ProxyPre<ProxyState>, plan: &WasiPlan, settings: &ServeSettings) -> i32 {
@@ -59,6 +63,7 @@ pub fn serve(pre: ProxyPre<ProxyState>, plan: &WasiPlan, settings: &ServeSetting
         plan: plan.clone(),
         settings: settings.clone(),
         slots: Arc::new(Semaphore::new(settings.max_concurrency as usize)),
+        in_flight: InFlightCount::default(),
         log: None,
     };
     runtime.block_on(server.run())
@@ -70,7 +75,44 @@ struct Server {
     settings: ServeSettings,
     /// One permit per instance that may exist at once; held until the instance's store is gone.
     slots: Arc<Semaphore>,
+    in_flight: InFlightCount,
     log: Option<AccessLog>,
+}
+
+/// Requests from their arrival until their response body is done.
+#[derive(Clone, Default)]
+struct InFlightCount(Arc<(AtomicUsize, Notify)>);
+
+/// One request in flight; it leaves the count when dropped.
+struct InFlight(InFlightCount);
+
+impl InFlightCount {
+    fn enter(&self) -> InFlight {
+        self.0 .0.fetch_add(1, Ordering::SeqCst);
+        InFlight(self.clone())
+    }
+
+    fn get(&self) -> usize {
+        self.0 .0.load(Ordering::SeqCst)
+    }
+
+    async fn none_left(&self) {
+        loop {
+            let changed = self.0 .1.notified();
+            if self.get() == 0 {
+                return;
+            }
+            changed.await;
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if (self.0).0 .0.fetch_sub(1, Ordering::SeqCst) == 1 {
+            (self.0).0 .1.notify_waiters();
+        }
+    }
 }
 
 impl Server {
@@ -138,15 +180,28 @@ impl Server {
         server.drain(stop, connections).await
     }
 
-    /// Lets every accepted request finish (idle keep-alive connections close at once), and
-    /// waits for their instances, within the grace period.
+    /// Lets every request received finish, its instance and its response body included,
+    /// within the grace period. Idle keep-alive connections close at once; a connection that
+    /// has sent no whole request yet does not hold the exit.
     async fn drain(&self, stop: &str, connections: GracefulShutdown) -> i32 {
-        let total = self.settings.max_concurrency;
-        let in_flight = total as usize - self.slots.available_permits();
-        eprintln!("runwasm: {stop}: stop accepting, {in_flight} requests in flight");
+        let in_flight = self.in_flight.get();
+        let noun = if in_flight == 1 {
+            "request"
+        } else {
+            "requests"
+        };
+        eprintln!("runwasm: {stop}: stop accepting, {in_flight} {noun} in flight");
         let finished = async {
-            connections.shutdown().await;
-            let _ = self.slots.acquire_many(total).await;
+            let closed = connections.shutdown();
+            tokio::pin!(closed);
+            tokio::select! {
+                _ = &mut closed => {}
+                _ = self.in_flight.none_left() => {
+                    // the last responses are written; let their connections flush and close
+                    let _ = tokio::time::timeout(FLUSH_GRACE, closed).await;
+                }
+            }
+            let _ = self.slots.acquire_many(self.settings.max_concurrency).await;
         };
         let drained = tokio::time::timeout(self.settings.grace_period, finished)
             .await
@@ -168,6 +223,7 @@ impl Server {
 
     async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<HyperOutgoingBody> {
         let arrived = Instant::now();
+        let request = self.in_flight.enter();
         let method = req.method().to_string();
         let target = req
             .uri()
@@ -175,7 +231,7 @@ impl Server {
             .map_or_else(|| req.uri().path().to_string(), |p| p.to_string());
         let response = match self.admit().await {
             None => overloaded(),
-            Some(slot) => match self.call_guest(req, slot, &method, &target).await {
+            Some(slot) => match self.call_guest(req, slot, request, &method, &target).await {
                 Ok(response) => response,
                 Err(()) => internal_error(),
             },
@@ -215,6 +271,7 @@ impl Server {
         &self,
         req: Request<Incoming>,
         slot: OwnedSemaphorePermit,
+        request: InFlight,
         method: &str,
         target: &str,
     ) -> Result<Response<HyperOutgoingBody>, ()> {
@@ -263,21 +320,31 @@ impl Server {
             }
             outcome.is_ok()
         });
+        let mut set_head = None;
         let mut finished = tokio::select! {
             biased;
-            _ = &mut head => None,
+            sent = &mut head => {
+                set_head = Some(sent.map_err(drop));
+                None
+            }
             ok = &mut instance => Some(ok),
         };
-        let head = head.try_recv();
+        let head = set_head.unwrap_or_else(|| head.try_recv().map_err(drop));
         if finished.is_none() && head.is_ok() {
             // give the handler the chance to finish its body without waiting for I/O
             finished = futures_now(&mut instance);
         }
         match (head, finished) {
-            (Ok(Ok(response)), Some(_)) => Ok(whole(response)),
+            (Ok(Ok(response)), Some(_)) => Ok(whole(response, request)),
             (Ok(Ok(response)), None) => {
                 tokio::spawn(instance);
-                Ok(response)
+                Ok(response.map(|body| {
+                    Tracked {
+                        body,
+                        _request: request,
+                    }
+                    .boxed_unsync()
+                }))
             }
             (Ok(Err(code)), _) => {
                 fail(format!("the handler answered with the error {code:?}"));
@@ -310,7 +377,7 @@ fn futures_now<F: std::future::Future + Unpin>(future: &mut F) -> Option<F::Outp
 
 /// The response of a handler that has finished: the frames its body already holds, sent
 /// whole when they are all data, so that hyper writes head and body at once with a length.
-fn whole(response: Response<HyperOutgoingBody>) -> Response<HyperOutgoingBody> {
+fn whole(response: Response<HyperOutgoingBody>, request: InFlight) -> Response<HyperOutgoingBody> {
     let (parts, mut body) = response.into_parts();
     let mut data = bytes::BytesMut::new();
     loop {
@@ -332,9 +399,39 @@ fn whole(response: Response<HyperOutgoingBody>) -> Response<HyperOutgoingBody> {
                     frame: first,
                     rest: body,
                 };
-                return Response::from_parts(parts, resumed.boxed_unsync());
+                let tracked = Tracked {
+                    body: resumed.boxed_unsync(),
+                    _request: request,
+                };
+                return Response::from_parts(parts, tracked.boxed_unsync());
             }
         }
+    }
+}
+
+/// A response body still being written: its request is in flight until hyper drops it.
+struct Tracked {
+    body: HyperOutgoingBody,
+    _request: InFlight,
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -377,7 +474,8 @@ fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
 
 fn describe(err: &wasmtime::Error) -> String {
     match err.downcast_ref::<wasmtime::Trap>() {
-        Some(trap) => format!("wasm trap: {trap}"),
+        // its text starts with "wasm trap: "
+        Some(trap) => trap.to_string(),
         None => format!("{err:#}").replace('\n', " "),
     }
 }
