@@ -201,7 +201,10 @@ for handler in runwasm runwasm-runc; do
 
   test_case "$ENGINE $handler: the access log in the CRI log of the container"
   LOG="$LOGS/http.log"
-  for _ in $(seq 1 50); do [ "$(logged "$LOG" 'GET /?load 200')" = 1000 ] && break; sleep 0.1; done
+  # the log is written in batches (every 50 ms): wait for the last request's line
+  for _ in $(seq 1 50); do
+    [ "$(logged "$LOG" "GET /call?url=http://$CNI_GATEWAY:$UP/x 200")" = 1 ] && break; sleep 0.1
+  done
   assert_eq "$(logged "$LOG" 'GET /?load 200')" 1000 "access-log lines of the 1000 requests"
   [ "$(logged "$LOG" 'GET / 200')" -ge 2 ] && _pass || _fail "access-log lines of GET / (the probe, the sidecar): $(grep -c ' GET / ' "$LOG")"
   assert_eq "$(logged "$LOG" "GET /call?url=http://$CNI_GATEWAY:$UP/x 200")" 1 "access-log line of /call"
