@@ -701,6 +701,20 @@ mod tests {
     }
 
     #[test]
+    fn a_component_exporting_a_bad_incoming_handler_is_refused_at_prepare() {
+        let component = wat::parse_str(
+            r#"(component (instance $h) (export "wasi:http/incoming-handler@0.2.0" (instance $h)))"#,
+        )
+        .unwrap();
+        let err = engine_without_cache()
+            .prepare(&component, "/h.wasm")
+            .err()
+            .unwrap();
+        assert!(matches!(err, EngineError::Link { .. }), "{err}");
+        assert!(err.to_string().contains("proxy world"), "{err}");
+    }
+
+    #[test]
     fn the_cache_is_filled_once_and_corrupt_entries_are_replaced() {
         let base = tempfile::tempdir().unwrap();
         std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(0o700)).unwrap();

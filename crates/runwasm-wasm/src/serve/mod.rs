@@ -28,17 +28,27 @@ const MEMORIES_PER_REQUEST: u32 = 2;
 const TABLES_PER_REQUEST: u32 = 4;
 /// An instance's linear memory may grow to the container's limit, or to this without one.
 const DEFAULT_MEMORY_MAX: u64 = 4 << 30;
-/// Linear memory and table bytes reset with `memset` instead of `madvise` when an instance
-/// ends: a handler touches a little memory, and faulting it in again costs more.
-const KEEP_RESIDENT: usize = 2 << 20;
+/// Linear memory and table bytes reset in place when an instance ends, rather than dropped
+/// with `madvise`: a handler dirties a few pages, and faulting them in again for the next
+/// request (and flushing the other workers' TLBs) costs more. With `PAGEMAP_SCAN` (Linux
+/// 6.7) only the dirty pages of the range are reset; without it the whole range is cleared,
+/// so it stays small.
+const KEEP_RESIDENT_SCANNED: usize = 2 << 20;
+const KEEP_RESIDENT_CLEARED: usize = 64 << 10;
 
 /// The instance allocation of a serving engine: one slot per request that may be in flight.
+/// Called in the process that serves: it opens that process's page map.
 pub fn allocation(settings: &ServeSettings) -> InstanceAllocationStrategy {
     let slots = settings.max_concurrency;
     let memory_max = settings
         .memory_limit
         .unwrap_or(DEFAULT_MEMORY_MAX)
         .min(DEFAULT_MEMORY_MAX);
+    let keep_resident = if PoolingAllocationConfig::is_pagemap_scan_available() {
+        KEEP_RESIDENT_SCANNED
+    } else {
+        KEEP_RESIDENT_CLEARED
+    };
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(slots)
         .total_core_instances(slots * CORE_INSTANCES_PER_REQUEST)
@@ -47,19 +57,9 @@ pub fn allocation(settings: &ServeSettings) -> InstanceAllocationStrategy {
         .total_stacks(slots)
         .total_gc_heaps(slots)
         .max_memory_size(memory_max as usize)
-        .linear_memory_keep_resident(KEEP_RESIDENT)
-        .table_keep_resident(KEEP_RESIDENT);
-    let knob = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
-    if let Some(keep) = knob("RW_KEEP") {
-        pool.linear_memory_keep_resident(keep)
-            .table_keep_resident(keep);
-    }
-    if knob("RW_PAGEMAP") != Some(0) {
-        pool.pagemap_scan(wasmtime::Enabled::Auto);
-    }
-    if knob("RW_POOL") == Some(0) {
-        return InstanceAllocationStrategy::OnDemand;
-    }
+        .linear_memory_keep_resident(keep_resident)
+        .table_keep_resident(keep_resident)
+        .pagemap_scan(wasmtime::Enabled::Auto);
     InstanceAllocationStrategy::Pooling(pool)
 }
 

@@ -42,10 +42,8 @@ const FLUSH_GRACE: Duration = Duration::from_millis(200);
 
 /// Serves `pre` until SIGTERM or SIGINT, then drains; returns the process exit status.
 pub fn serve(pre: ProxyPre<ProxyState>, plan: &WasiPlan, settings: &ServeSettings) -> i32 {
-    let workers = std::env::var("RW_WORKERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // one per CPU this process may use (its cgroup's CPU quota counts)
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .thread_name("wasi-http")
@@ -507,4 +505,92 @@ fn overloaded() -> Response<HyperOutgoingBody> {
         hyper::header::HeaderValue::from_static("1"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::body::{Body, Frame};
+
+    fn body_of(frames: Vec<Frame<Bytes>>) -> HyperOutgoingBody {
+        let frames = frames.into_iter().map(Ok::<_, wasmtime_wasi_http::Error>);
+        http_body_util::StreamBody::new(futures_iter(frames)).boxed_unsync()
+    }
+
+    /// A stream whose items are all ready at once.
+    fn futures_iter<I: Iterator + Unpin>(items: I) -> impl futures_core::Stream<Item = I::Item> {
+        struct Ready<I>(I);
+        impl<I: Iterator + Unpin> futures_core::Stream for Ready<I> {
+            type Item = I::Item;
+            fn poll_next(
+                mut self: std::pin::Pin<&mut Self>,
+                _: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Option<I::Item>> {
+                std::task::Poll::Ready(self.0.next())
+            }
+        }
+        Ready(items)
+    }
+
+    fn drain(mut body: HyperOutgoingBody) -> (Vec<u8>, bool) {
+        let (mut data, mut trailers) = (Vec::new(), false);
+        while let Some(Some(Ok(frame))) = futures_now(&mut body.frame()) {
+            match frame.into_data() {
+                Ok(bytes) => data.extend_from_slice(&bytes),
+                Err(frame) => trailers |= frame.is_trailers(),
+            }
+        }
+        (data, trailers)
+    }
+
+    #[test]
+    fn a_finished_body_is_sent_whole_with_its_length() {
+        let count = InFlightCount::default();
+        let frames = vec![
+            Frame::data(Bytes::from("hello ")),
+            Frame::data(Bytes::from("world")),
+        ];
+        let response = whole(Response::new(body_of(frames)), count.enter());
+        assert_eq!(response.body().size_hint().exact(), Some(11));
+        assert_eq!(count.get(), 0, "a whole body holds nothing in flight");
+        assert_eq!(
+            drain(response.into_body()),
+            (b"hello world".to_vec(), false)
+        );
+    }
+
+    #[test]
+    fn trailers_keep_the_data_read_before_them_and_the_request_in_flight() {
+        let count = InFlightCount::default();
+        let frames = vec![
+            Frame::data(Bytes::from("part")),
+            Frame::trailers(http::HeaderMap::new()),
+        ];
+        let response = whole(Response::new(body_of(frames)), count.enter());
+        assert_eq!(response.body().size_hint().exact(), None);
+        assert_eq!(count.get(), 1, "in flight until the body is dropped");
+        assert_eq!(drain(response.into_body()), (b"part".to_vec(), true));
+        assert_eq!(count.get(), 0);
+    }
+
+    #[test]
+    fn the_count_of_requests_in_flight_wakes_the_drain_at_zero() {
+        let count = InFlightCount::default();
+        let first = count.enter();
+        let second = count.enter();
+        let mut none_left = Box::pin(count.none_left());
+        assert!(futures_now(&mut none_left).is_none());
+        drop(first);
+        assert!(futures_now(&mut none_left).is_none());
+        drop(second);
+        assert!(futures_now(&mut none_left).is_some());
+    }
+
+    #[test]
+    fn refusals_say_why() {
+        let busy = overloaded();
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.headers()[hyper::header::RETRY_AFTER], "1");
+        assert_eq!(internal_error().status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
 }
