@@ -32,7 +32,8 @@ test: deps build fixtures unit e2e
 demo: deps build fixtures
 	RUNWASM=$(RUNWASM) FIXTURES=$(FIXTURES) scripts/demo.sh
 
-# benchmarks (docs/benchmarks.md): the shim, runwasm via the runc shim, runc + busybox
+# benchmarks (docs/benchmarks.md): the shim, runwasm via the runc shim, runc + busybox, and
+# a wasi:http component under wrk against a native server (ONLY=http scripts/bench.py alone)
 bench: deps build fixtures
 	RUNWASM=$(RUNWASM) FIXTURES=$(FIXTURES) scripts/bench.py
 
