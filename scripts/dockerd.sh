@@ -44,6 +44,7 @@ D() { DOCKER_CONFIG="$DIR/client" "$DOCKER" -H "unix://$RUN/docker.sock" "$@"; }
 alive() { [ -n "$1" ] && [ -n "$(ps -o stat= -p "$1" 2>/dev/null | grep -v Z)" ]; }
 
 # the daemon.json keys every engine gets: private paths, no networking set up by dockerd
+# (DOCKER_USERLAND_PROXY=true lets `-p` publish ports through docker-proxy, without iptables)
 common_json() {
   cat <<JSON
   "data-root": "$DIR/data",
@@ -54,7 +55,7 @@ common_json() {
   "ip6tables": false,
   "ip-masq": false,
   "bridge": "none",
-  "userland-proxy": false,
+  "userland-proxy": ${DOCKER_USERLAND_PROXY:-false},
   "exec-opts": ["native.cgroupdriver=cgroupfs"],
   "cgroup-parent": "/$CGROUP_PARENT",
 JSON

@@ -485,15 +485,19 @@ if [ -n "$id" ]; then assert_clean "$id" "$STATE"; else _fail "no container id f
 fi
 
 if [[ " $CLIENTS " == *" docker "* ]]; then
-test_case "docker-28: wasi:http with --network host: hello, trap, docker stop (exit 0), docker logs"
-RUNWASM_BIN=$RUNWASM SHIM_BIN=$SHIM DOCKER_ENGINE=docker-28 "$ROOT_DIR/scripts/dockerd.sh" start "$DDIR" "$DRUN" || exit 1
+test_case "docker-28: wasi:http on a bridge network, published with -p: hello, trap, outgoing, docker stop (exit 0), docker logs"
+# -p through docker-proxy (the test daemons run without iptables)
+RUNWASM_BIN=$RUNWASM SHIM_BIN=$SHIM DOCKER_ENGINE=docker-28 DOCKER_USERLAND_PROXY=true \
+  "$ROOT_DIR/scripts/dockerd.sh" start "$DDIR" "$DRUN" || exit 1
 eval "$("$ROOT_DIR/scripts/dockerd.sh" env "$DDIR" "$DRUN")"   # DOCKER_HOST, DOCKER_CONFIG, DOCKER
 D() { "$DOCKER" "$@"; }
 dctr() { "$DDIR/containerd/bin/ctr" -a "$DDIR/containerd/containerd.sock" -n moby "$@"; }
 D load -q -i "$FIXTURES/http-wasi.tar" >/dev/null || exit 1
 P=$(free_port); BASE=http://127.0.0.1:$P
-run D run -d --name hd --runtime io.containerd.runwasm.v1 --platform wasi/wasm --network host \
-    -e "$ADDR_ENV=127.0.0.1:$P" runwasm-test/http:wasi
+D network create rwhttp >/dev/null || exit 1
+# the component listens on its default 0.0.0.0:8080 inside the container's own netns
+run D run -d --name hd --runtime io.containerd.runwasm.v1 --platform wasi/wasm --network rwhttp \
+    -p "127.0.0.1:$P:8080" runwasm-test/http:wasi
 assert_rc 0 "docker run -d"
 id=$(D inspect --format '{{.Id}}' hd 2>/dev/null)
 wait_for curl -sf -o /dev/null "$BASE/" && _pass || _fail "docker: nothing serves on :$P ($(D logs hd 2>&1 | tail -5))"
@@ -503,6 +507,12 @@ get "$BASE/trap"
 assert_eq "$CODE" 500 "GET /trap"
 get "$BASE/"
 assert_eq "$CODE" 200 "GET / after the trap"
+# Docker's netns is set up by its libnetwork hook: outgoing requests are allowed there (a
+# closed port on the network's gateway refuses the connection; nothing denies the request)
+GW=$(D network inspect rwhttp --format '{{(index .IPAM.Config 0).Gateway}}')
+get "$BASE/call?url=http://$GW:1/"
+assert_eq "$CODE" 502 "GET /call of a closed port on the gateway $GW"
+assert_contains "$BODY" "ConnectionRefused" "body of /call"
 sleep 0.3
 start=$(date +%s)
 run D stop -t 10 hd
@@ -513,7 +523,7 @@ run D logs hd
 assert_rc 0 "docker logs"
 assert_eq "$(grep -cE "^$TS GET /trap 500 [0-9]+us\$" <<<"$OUT")" 1 "access-log line of /trap in docker logs' stdout"
 [ "$(grep -cE "^$TS GET / 200 [0-9]+us\$" <<<"$OUT")" -ge 2 ] && _pass || _fail "access-log lines of GET / in docker logs' stdout: $OUT"
-assert_contains "$ERR" "runwasm: serving wasi:http on http://127.0.0.1:$P" "docker logs' stderr"
+assert_contains "$ERR" "runwasm: serving wasi:http on http://0.0.0.0:8080" "docker logs' stderr"
 assert_contains "$ERR" "runwasm: GET /trap: wasm trap:" "docker logs' stderr"
 assert_contains "$ERR" "runwasm: stopped" "docker logs' stderr"
 D rm hd >/dev/null
@@ -524,6 +534,7 @@ if [ -n "$id" ]; then
   assert_eq "$(pgrep -f -- "containerd-shim-.* -id $id")" "" "shim of $id"
 else _fail "no container id from docker inspect"; fi
 assert_eq "$(D ps -aq)" "" "docker ps -a"
+D network rm rwhttp >/dev/null
 "$ROOT_DIR/scripts/dockerd.sh" stop "$DDIR" "$DRUN" >/dev/null 2>&1
 fi
 

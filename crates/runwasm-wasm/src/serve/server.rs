@@ -79,36 +79,44 @@ struct Server {
 
 /// Requests from their arrival until their response body is done.
 #[derive(Clone, Default)]
-struct InFlightCount(Arc<(AtomicUsize, Notify)>);
+struct InFlightCount(Arc<Counter>);
+
+#[derive(Default)]
+struct Counter {
+    requests: AtomicUsize,
+    emptied: Notify,
+}
 
 /// One request in flight; it leaves the count when dropped.
 struct InFlight(InFlightCount);
 
 impl InFlightCount {
     fn enter(&self) -> InFlight {
-        self.0 .0.fetch_add(1, Ordering::SeqCst);
+        self.0.requests.fetch_add(1, Ordering::SeqCst);
         InFlight(self.clone())
     }
 
     fn get(&self) -> usize {
-        self.0 .0.load(Ordering::SeqCst)
+        self.0.requests.load(Ordering::SeqCst)
     }
 
     async fn none_left(&self) {
         loop {
-            let changed = self.0 .1.notified();
+            // registered before the check, so a drop to zero in between is not missed
+            let emptied = self.0.emptied.notified();
             if self.get() == 0 {
                 return;
             }
-            changed.await;
+            emptied.await;
         }
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        if (self.0).0 .0.fetch_sub(1, Ordering::SeqCst) == 1 {
-            (self.0).0 .1.notify_waiters();
+        let counter = &(self.0).0;
+        if counter.requests.fetch_sub(1, Ordering::SeqCst) == 1 {
+            counter.emptied.notify_waiters();
         }
     }
 }
@@ -150,7 +158,7 @@ impl Server {
             tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, _peer)) => {
-                        // responses are written whole; Nagle would only delay the last bytes
+                        // a streamed body goes out in several writes: Nagle would hold them back
                         let _ = stream.set_nodelay(true);
                         let handler = server.clone();
                         let service = hyper::service::service_fn(move |req| {

@@ -41,8 +41,9 @@ const MAX_GRACE_PERIOD_SECS: u64 = 3600;
 pub enum Outgoing {
     /// The container has a network: the host's, or a namespace it was given (a pod's).
     Allowed,
-    /// The spec asks for a new, empty network namespace: the container has no network, and
-    /// a request is refused with `HTTP-request-denied` rather than failing to connect.
+    /// The spec asks for a new network namespace and has no hook that could set it up (as
+    /// Docker's libnetwork hook does): the container has no network, and a request is
+    /// refused with `HTTP-request-denied` rather than failing to connect.
     Denied,
 }
 
@@ -133,11 +134,11 @@ impl ServeSettings {
             };
         }
         let linux = spec.linux().as_ref();
-        let new_empty_netns = linux
+        let new_netns = linux
             .and_then(|l| l.namespaces().as_ref())
             .and_then(|ns| ns.iter().find(|n| n.typ() == LinuxNamespaceType::Network))
             .is_some_and(|n| n.path().is_none());
-        if new_empty_netns {
+        if new_netns && !has_setup_hooks(spec) {
             settings.outgoing = Outgoing::Denied;
         }
         settings.memory_limit = linux
@@ -148,6 +149,19 @@ impl ServeSettings {
             .map(|limit| limit as u64);
         Ok(settings)
     }
+}
+
+/// Whether a hook runs before the container's process that may configure its namespaces.
+fn has_setup_hooks(spec: &Spec) -> bool {
+    spec.hooks().as_ref().is_some_and(|hooks| {
+        [
+            hooks.prestart(),
+            hooks.create_runtime(),
+            hooks.create_container(),
+        ]
+        .into_iter()
+        .any(|list| list.as_ref().is_some_and(|l| !l.is_empty()))
+    })
 }
 
 fn invalid(name: &str, value: &str, reason: &str) -> SettingError {
@@ -177,9 +191,13 @@ mod tests {
     use super::*;
 
     fn spec(annotations: &str, env: &str, namespaces: &str) -> Spec {
+        spec_with_hooks(annotations, env, namespaces, "{}")
+    }
+
+    fn spec_with_hooks(annotations: &str, env: &str, namespaces: &str, hooks: &str) -> Spec {
         serde_json::from_str(&format!(
             r#"{{"ociVersion":"1.0.2","root":{{"path":"rootfs"}},
-            "annotations":{{{annotations}}},
+            "annotations":{{{annotations}}}, "hooks":{hooks},
             "process":{{"cwd":"/","args":["/http.wasm"],"env":[{env}],"user":{{"uid":0,"gid":0}}}},
             "linux":{{"namespaces":[{namespaces}],
                       "resources":{{"memory":{{"limit":268435456}}}}}}}}"#
@@ -265,7 +283,7 @@ mod tests {
     }
 
     #[test]
-    fn a_new_empty_network_namespace_denies_outgoing_requests() {
+    fn a_new_network_namespace_nothing_sets_up_denies_outgoing_requests() {
         let fresh = spec("", "", r#"{"type":"network"}"#);
         assert_eq!(
             ServeSettings::from_spec(&fresh).unwrap().outgoing,
@@ -278,6 +296,17 @@ mod tests {
         );
         assert_eq!(
             ServeSettings::from_spec(&pod).unwrap().outgoing,
+            Outgoing::Allowed
+        );
+        // Docker creates no namespace itself: its libnetwork hook sets up the new one
+        let docker = spec_with_hooks(
+            "",
+            "",
+            r#"{"type":"network"}"#,
+            r#"{"prestart":[{"path":"/usr/bin/dockerd","args":["libnetwork-setkey"]}]}"#,
+        );
+        assert_eq!(
+            ServeSettings::from_spec(&docker).unwrap().outgoing,
             Outgoing::Allowed
         );
     }
