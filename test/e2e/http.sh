@@ -507,7 +507,7 @@ get "$BASE/trap"
 assert_eq "$CODE" 500 "GET /trap"
 get "$BASE/"
 assert_eq "$CODE" 200 "GET / after the trap"
-# Docker's netns is set up by its libnetwork hook: outgoing requests are allowed there (a
+# Docker sets up the new netns between create and start: outgoing requests are allowed (a
 # closed port on the network's gateway refuses the connection; nothing denies the request)
 GW=$(D network inspect rwhttp --format '{{(index .IPAM.Config 0).Gateway}}')
 get "$BASE/call?url=http://$GW:1/"

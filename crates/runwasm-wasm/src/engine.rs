@@ -30,7 +30,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use crate::cache::{CacheError, CacheKey, CompileCache};
 use crate::classify::{exports_http_handler, is_wasm_binary, WasmKind};
 use crate::compile::{compile_in_child, precompile, CompileError, CompileLimits};
-use crate::serve::{ProxyState, ServeSettings};
+use crate::serve::{Outgoing, ProxyState, ServeSettings};
 use crate::wasi::WasiPlan;
 
 pub const EXIT_TRAP: i32 = 134;
@@ -496,7 +496,8 @@ impl PreparedWasm {
 
     /// Finishes, in the process that will run the program, what only that process can do:
     /// a server's engine, whose instance pool resets memory by reading this process's own
-    /// page map (`/proc/self/pagemap`, opened here, so before the process confines itself).
+    /// page map (`/proc/self/pagemap`, opened here, so before the process confines itself),
+    /// and whether its network namespace has a network for outgoing requests.
     /// The component is moved to it from the engine that compiled and checked it. Returns
     /// the descriptors opened for it, which must stay open.
     pub fn prepare_in_container(&mut self) -> Result<Vec<std::os::fd::RawFd>, EngineError> {
@@ -517,7 +518,11 @@ impl PreparedWasm {
         let component = unsafe { Component::deserialize(&engine, &artifact) }
             .map_err(|e| invalid(WasmKind::Component, name, &artifact, e))?;
         let pre = link_proxy(&engine, &component, name)?;
-        self.program = Program::Proxy(pre, settings.clone());
+        let settings = ServeSettings {
+            outgoing: Outgoing::of_this_network(),
+            ..settings.clone()
+        };
+        self.program = Program::Proxy(pre, settings);
         self.engine = engine;
         Ok(crate::serve::pagemap_fds())
     }

@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::Spec;
 
 pub const ADDRESS_ENV: &str = "WASMTIME_HTTP_PROXY_SOCKET_ADDR";
 pub const ANNOTATION_ADDRESS: &str = "run.runwasm.http.address";
@@ -36,15 +36,43 @@ pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(10);
 const MAX_QUEUE_TIMEOUT_MS: u64 = 600_000;
 const MAX_GRACE_PERIOD_SECS: u64 = 3600;
 
-/// Whether the handler may send requests (`wasi:http/outgoing-handler`).
+/// Whether the handler may send requests (`wasi:http/outgoing-handler`), decided by
+/// [`Outgoing::of_this_network`] in the serving process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outgoing {
-    /// The container has a network: the host's, or a namespace it was given (a pod's).
+    /// The container has a network: the host's, a pod's, a bridge's.
     Allowed,
-    /// The spec asks for a new network namespace and has no hook that could set it up (as
-    /// Docker's libnetwork hook does): the container has no network, and a request is
-    /// refused with `HTTP-request-denied` rather than failing to connect.
+    /// Its network namespace holds nothing but loopback: a request is refused with
+    /// `HTTP-request-denied` rather than failing to connect.
     Denied,
+}
+
+impl Outgoing {
+    /// Looks at this process's network namespace. It is read when the server starts, not
+    /// from the spec: a new namespace may be set up between create and start (Docker 28's
+    /// libnetwork does so without a hook). If the interfaces cannot be listed, connects
+    /// decide.
+    pub fn of_this_network() -> Self {
+        // SAFETY: if_nameindex returns an array ended by a zero entry, freed just below.
+        unsafe {
+            let list = nix::libc::if_nameindex();
+            if list.is_null() {
+                return Self::Allowed;
+            }
+            let mut entry = list;
+            let mut beyond_loopback = false;
+            while (*entry).if_index != 0 {
+                beyond_loopback |= std::ffi::CStr::from_ptr((*entry).if_name).to_bytes() != b"lo";
+                entry = entry.add(1);
+            }
+            nix::libc::if_freenameindex(list);
+            if beyond_loopback {
+                Self::Allowed
+            } else {
+                Self::Denied
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,15 +161,9 @@ impl ServeSettings {
                 _ => return Err(invalid(ANNOTATION_ACCESS_LOG, &value, "expected on or off")),
             };
         }
-        let linux = spec.linux().as_ref();
-        let new_netns = linux
-            .and_then(|l| l.namespaces().as_ref())
-            .and_then(|ns| ns.iter().find(|n| n.typ() == LinuxNamespaceType::Network))
-            .is_some_and(|n| n.path().is_none());
-        if new_netns && !has_setup_hooks(spec) {
-            settings.outgoing = Outgoing::Denied;
-        }
-        settings.memory_limit = linux
+        settings.memory_limit = spec
+            .linux()
+            .as_ref()
             .and_then(|l| l.resources().as_ref())
             .and_then(|r| r.memory().as_ref())
             .and_then(|m| m.limit())
@@ -149,19 +171,6 @@ impl ServeSettings {
             .map(|limit| limit as u64);
         Ok(settings)
     }
-}
-
-/// Whether a hook runs before the container's process that may configure its namespaces.
-fn has_setup_hooks(spec: &Spec) -> bool {
-    spec.hooks().as_ref().is_some_and(|hooks| {
-        [
-            hooks.prestart(),
-            hooks.create_runtime(),
-            hooks.create_container(),
-        ]
-        .into_iter()
-        .any(|list| list.as_ref().is_some_and(|l| !l.is_empty()))
-    })
 }
 
 fn invalid(name: &str, value: &str, reason: &str) -> SettingError {
@@ -190,16 +199,12 @@ fn number(name: &str, value: &str, min: u64, max: u64) -> Result<u64, SettingErr
 mod tests {
     use super::*;
 
-    fn spec(annotations: &str, env: &str, namespaces: &str) -> Spec {
-        spec_with_hooks(annotations, env, namespaces, "{}")
-    }
-
-    fn spec_with_hooks(annotations: &str, env: &str, namespaces: &str, hooks: &str) -> Spec {
+    fn spec(annotations: &str, env: &str) -> Spec {
         serde_json::from_str(&format!(
             r#"{{"ociVersion":"1.0.2","root":{{"path":"rootfs"}},
-            "annotations":{{{annotations}}}, "hooks":{hooks},
+            "annotations":{{{annotations}}},
             "process":{{"cwd":"/","args":["/http.wasm"],"env":[{env}],"user":{{"uid":0,"gid":0}}}},
-            "linux":{{"namespaces":[{namespaces}],
+            "linux":{{"namespaces":[{{"type":"network"}}],
                       "resources":{{"memory":{{"limit":268435456}}}}}}}}"#
         ))
         .unwrap()
@@ -207,11 +212,15 @@ mod tests {
 
     #[test]
     fn defaults_follow_runwasi() {
-        let s = ServeSettings::from_spec(&spec("", "", "")).unwrap();
+        let s = ServeSettings::from_spec(&spec("", "")).unwrap();
         assert_eq!(s.address, "0.0.0.0:8080".parse().unwrap());
         assert_eq!(s.max_concurrency, DEFAULT_MAX_CONCURRENCY);
         assert!(s.access_log);
-        assert_eq!(s.outgoing, Outgoing::Allowed, "host network");
+        assert_eq!(
+            s.outgoing,
+            Outgoing::Allowed,
+            "until the serving process looks"
+        );
         assert_eq!(s.memory_limit, Some(256 << 20));
     }
 
@@ -220,14 +229,12 @@ mod tests {
         let s = ServeSettings::from_spec(&spec(
             r#""run.runwasm.http.address":"127.0.0.1:9000""#,
             r#""WASMTIME_HTTP_PROXY_SOCKET_ADDR=127.0.0.1:7000""#,
-            "",
         ))
         .unwrap();
         assert_eq!(s.address, "127.0.0.1:7000".parse().unwrap());
         let s = ServeSettings::from_spec(&spec(
             r#""run.runwasm.http.address":"[::1]:9000""#,
             r#""PATH=/bin""#,
-            "",
         ))
         .unwrap();
         assert_eq!(s.address, "[::1]:9000".parse().unwrap());
@@ -238,7 +245,6 @@ mod tests {
         let s = ServeSettings::from_spec(&spec(
             r#""run.runwasm.http.max-concurrency":"2","run.runwasm.http.queue-timeout-ms":"0",
                "run.runwasm.http.grace-period":"3","run.runwasm.http.access-log":"off""#,
-            "",
             "",
         ))
         .unwrap();
@@ -273,41 +279,12 @@ mod tests {
                 ADDRESS_ENV,
             ),
         ] {
-            let err = ServeSettings::from_spec(&spec(annotations, env, "")).unwrap_err();
+            let err = ServeSettings::from_spec(&spec(annotations, env)).unwrap_err();
             assert_eq!(err.name, named, "{err}");
             assert!(
                 err.to_string().starts_with(&format!("invalid {named} ")),
                 "{err}"
             );
         }
-    }
-
-    #[test]
-    fn a_new_network_namespace_nothing_sets_up_denies_outgoing_requests() {
-        let fresh = spec("", "", r#"{"type":"network"}"#);
-        assert_eq!(
-            ServeSettings::from_spec(&fresh).unwrap().outgoing,
-            Outgoing::Denied
-        );
-        let pod = spec(
-            "",
-            "",
-            r#"{"type":"network","path":"/var/run/netns/cni-1"}"#,
-        );
-        assert_eq!(
-            ServeSettings::from_spec(&pod).unwrap().outgoing,
-            Outgoing::Allowed
-        );
-        // Docker creates no namespace itself: its libnetwork hook sets up the new one
-        let docker = spec_with_hooks(
-            "",
-            "",
-            r#"{"type":"network"}"#,
-            r#"{"prestart":[{"path":"/usr/bin/dockerd","args":["libnetwork-setkey"]}]}"#,
-        );
-        assert_eq!(
-            ServeSettings::from_spec(&docker).unwrap().outgoing,
-            Outgoing::Allowed
-        );
     }
 }
