@@ -9,6 +9,8 @@ use containerd_shim::protos::protobuf::MessageDyn;
 use containerd_shim::protos::ttrpc::context;
 use containerd_shim::publisher::RemotePublisher;
 
+use crate::task::{self, EventSink};
+
 /// How long one publish may take before containerd is considered gone.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Attempts per event across reconnects (containerd may still be starting).
@@ -19,12 +21,11 @@ struct Event {
     body: Box<dyn MessageDyn>,
 }
 
-#[derive(Clone)]
-pub struct EventSink {
+pub struct ContainerdEvents {
     queue: Sender<Event>,
 }
 
-impl EventSink {
+impl ContainerdEvents {
     /// Publishes to containerd's ttrpc `address` through `publisher`, reconnecting there.
     pub fn new(publisher: RemotePublisher, address: String, namespace: String) -> Self {
         let (queue, events) = channel::<Event>();
@@ -36,8 +37,12 @@ impl EventSink {
         });
         Self { queue }
     }
+}
 
-    pub fn publish(&self, topic: &'static str, body: Box<dyn MessageDyn>) {
+impl EventSink for ContainerdEvents {
+    fn publish(&self, event: task::Event) {
+        let topic = event.topic();
+        let body = event.into_message();
         if self.queue.send(Event { topic, body }).is_err() {
             log::warn!("event thread gone: {topic} dropped");
         }

@@ -8,8 +8,10 @@ mod cli;
 mod events;
 mod io;
 mod oom;
+mod ops;
 mod service;
 mod stats;
+mod task;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,9 +22,10 @@ use containerd_shim::{Config, DeleteResponse, ExitSignal, Flags, StartOpts};
 
 use artifact::ContentStore;
 use cli::RunwasmCli;
-use events::EventSink;
+use events::ContainerdEvents;
+use ops::{Lifecycle, RunwasmOps};
 use runwasm_container::Runtime;
-use service::{Lifecycle, TaskService};
+use service::TaskService;
 
 /// Annotations that name a pod: its containers share one shim.
 const POD_ANNOTATIONS: [&str; 2] = [
@@ -45,7 +48,7 @@ fn state_root(namespace: &str) -> PathBuf {
 
 /// The pod of the container whose bundle is the current directory, or the container itself.
 fn grouping(id: &str) -> String {
-    let annotations = service::bundle_spec(Path::new(".")).map(|spec| spec["annotations"].clone());
+    let annotations = ops::bundle_spec(Path::new(".")).map(|spec| spec["annotations"].clone());
     POD_ANNOTATIONS
         .iter()
         .find_map(|key| annotations.as_ref()?.get(key)?.as_str().map(str::to_string))
@@ -126,8 +129,8 @@ impl containerd_shim::Shim for Shim {
         };
         let root = state_root(&self.namespace);
         let tools = (&RunwasmCli::new(root.clone()), &Runtime::new(root, false));
-        let hooks = service::has_hooks(&bundle);
-        if let Err(e) = service::lifecycle(tools, &bundle, &self.id, hooks, Lifecycle::Delete) {
+        let hooks = ops::has_hooks(&bundle);
+        if let Err(e) = ops::lifecycle(tools, &bundle, &self.id, hooks, Lifecycle::Delete) {
             log::warn!("cleanup of {}: {e}", self.id);
         }
         Ok(service::dead_shim_response())
@@ -143,10 +146,12 @@ impl containerd_shim::Shim for Shim {
         // the crate connected `publisher` to TTRPC_ADDRESS; the sink reconnects there
         let address = std::env::var("TTRPC_ADDRESS").unwrap_or_default();
         TaskService::new(
-            RunwasmCli::new(root.clone()),
-            Runtime::new(root, false),
-            EventSink::new(publisher, address, self.namespace.clone()),
-            ContentStore::new(self.address.clone(), self.namespace.clone()),
+            RunwasmOps::new(
+                RunwasmCli::new(root.clone()),
+                Runtime::new(root, false),
+                ContentStore::new(self.address.clone(), self.namespace.clone()),
+            ),
+            ContainerdEvents::new(publisher, address, self.namespace.clone()),
             self.exit.clone(),
         )
     }
