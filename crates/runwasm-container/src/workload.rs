@@ -87,14 +87,7 @@ fn make_non_dumpable() -> Result<(), ContainerError> {
 /// A compile gets the container's memory limit (or the runtime's default when it sets none)
 /// and the runtime's timeout.
 fn compile_limits(spec: &Spec) -> CompileLimits {
-    let container_limit = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.resources().as_ref())
-        .and_then(|r| r.memory().as_ref())
-        .and_then(|m| m.limit())
-        .filter(|limit| *limit > 0)
-        .map(|limit| limit as u64);
+    let container_limit = limits::container_memory_limit(spec);
     CompileLimits {
         memory: container_limit.unwrap_or_else(limits::max_compile_memory),
         timeout: limits::compile_timeout(),

@@ -67,6 +67,17 @@ pub fn parse_size(text: &str) -> Option<u64> {
     digits.trim().parse::<u64>().ok()?.checked_mul(1 << shift)
 }
 
+/// The container's memory limit from its spec, if it sets one.
+pub fn container_memory_limit(spec: &oci_spec::runtime::Spec) -> Option<u64> {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.memory().as_ref())
+        .and_then(|m| m.limit())
+        .filter(|limit| *limit > 0)
+        .map(|limit| limit as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

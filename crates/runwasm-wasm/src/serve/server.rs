@@ -344,13 +344,7 @@ impl Server {
             (Ok(Ok(response)), Some(_)) => Ok(whole(response, request)),
             (Ok(Ok(response)), None) => {
                 tokio::spawn(instance);
-                Ok(response.map(|body| {
-                    Tracked {
-                        body,
-                        _request: request,
-                    }
-                    .boxed_unsync()
-                }))
+                Ok(response.map(|body| Tracked::new(body, request).boxed_unsync()))
             }
             (Ok(Err(code)), _) => {
                 fail(format!("the handler answered with the error {code:?}"));
@@ -400,14 +394,10 @@ fn whole(response: Response<HyperOutgoingBody>, request: InFlight) -> Response<H
             // trailers, an error or a body still being written: stream the rest as it comes
             other => {
                 let first = other.and_then(|frame| frame);
-                let resumed = Resumed {
+                let tracked = Tracked {
                     data: Some(data.freeze()).filter(|d| !d.is_empty()),
                     frame: first,
-                    rest: body,
-                };
-                let tracked = Tracked {
-                    body: resumed.boxed_unsync(),
-                    _request: request,
+                    ..Tracked::new(body, request)
                 };
                 return Response::from_parts(parts, tracked.boxed_unsync());
             }
@@ -415,40 +405,27 @@ fn whole(response: Response<HyperOutgoingBody>, request: InFlight) -> Response<H
     }
 }
 
-/// A response body still being written: its request is in flight until hyper drops it.
+/// A response body still being written, whose first frames may already have been read
+/// (they come first, then the rest). Its request is in flight until hyper drops it.
 struct Tracked {
-    body: HyperOutgoingBody,
-    _request: InFlight,
-}
-
-impl hyper::body::Body for Tracked {
-    type Data = Bytes;
-    type Error = wasmtime_wasi_http::Error;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
-        std::pin::Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        self.body.size_hint()
-    }
-}
-
-/// A body of which the first frames were already read: they come first, then the rest.
-struct Resumed {
     data: Option<Bytes>,
     frame: Option<Result<hyper::body::Frame<Bytes>, wasmtime_wasi_http::Error>>,
     rest: HyperOutgoingBody,
+    _request: InFlight,
 }
 
-impl hyper::body::Body for Resumed {
+impl Tracked {
+    fn new(rest: HyperOutgoingBody, request: InFlight) -> Self {
+        Self {
+            data: None,
+            frame: None,
+            rest,
+            _request: request,
+        }
+    }
+}
+
+impl hyper::body::Body for Tracked {
     type Data = Bytes;
     type Error = wasmtime_wasi_http::Error;
 
@@ -463,6 +440,10 @@ impl hyper::body::Body for Resumed {
             return std::task::Poll::Ready(Some(frame));
         }
         std::pin::Pin::new(&mut self.rest).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none() && self.frame.is_none() && self.rest.is_end_stream()
     }
 }
 

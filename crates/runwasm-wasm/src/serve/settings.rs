@@ -161,14 +161,7 @@ impl ServeSettings {
                 _ => return Err(invalid(ANNOTATION_ACCESS_LOG, &value, "expected on or off")),
             };
         }
-        settings.memory_limit = spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.resources().as_ref())
-            .and_then(|r| r.memory().as_ref())
-            .and_then(|m| m.limit())
-            .filter(|limit| *limit > 0)
-            .map(|limit| limit as u64);
+        settings.memory_limit = crate::limits::container_memory_limit(spec);
         Ok(settings)
     }
 }
