@@ -1,18 +1,6 @@
 //! `containerd-shim-runwasm-v1`: the containerd shim v2 of runwasm.
 //! `ctr run --runtime io.containerd.runwasm.v1`, CRI `runtime_type = "io.containerd.runwasm.v1"`.
 
-mod artifact;
-mod bootstrap;
-mod cgroup;
-mod cli;
-mod events;
-mod io;
-mod oom;
-mod ops;
-mod service;
-mod stats;
-mod task;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,12 +8,13 @@ use std::sync::Arc;
 use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::{Config, DeleteResponse, ExitSignal, Flags, StartOpts};
 
-use artifact::ContentStore;
-use cli::RunwasmCli;
-use events::ContainerdEvents;
-use ops::{Lifecycle, RunwasmOps};
+use containerd_shim_runwasm::artifact::ContentStore;
+use containerd_shim_runwasm::bootstrap;
+use containerd_shim_runwasm::cli::RunwasmCli;
+use containerd_shim_runwasm::events::ContainerdEvents;
+use containerd_shim_runwasm::ops::{self, Lifecycle, RunwasmOps};
+use containerd_shim_runwasm::service::{self, TaskService};
 use runwasm_container::Runtime;
-use service::TaskService;
 
 /// Annotations that name a pod: its containers share one shim.
 const POD_ANNOTATIONS: [&str; 2] = [

@@ -10,7 +10,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::LinuxResources;
 use runwasm_container::{CreateOptions, ExecOptions, Runtime};
 
-use crate::Command;
+use crate::cli::Command;
 
 /// `kill ID [SIGNAL]`: runc's default signal is SIGTERM.
 #[derive(Args, Debug)]

@@ -1,0 +1,15 @@
+//! The containerd shim v2 of runwasm as a library: `main.rs` is the process (containerd's
+//! start/delete/serve actions); the task service, its state machine and the containerd
+//! adapters live here, where unit tests and fuzz targets reach them.
+
+pub mod artifact;
+pub mod bootstrap;
+pub mod cgroup;
+pub mod cli;
+pub mod events;
+pub mod io;
+pub mod oom;
+pub mod ops;
+pub mod service;
+pub mod stats;
+pub mod task;
