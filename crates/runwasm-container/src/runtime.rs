@@ -272,27 +272,53 @@ impl Runtime {
             Some((uid, gid)) => (Some(uid), gid),
             None => (None, None),
         };
-        let pid = ContainerBuilder::new(opts.id.clone(), SyscallType::default())
-            .with_executor(executor)
-            .with_root_path(self.ensure_root()?)?
-            .with_console_socket(opts.console_socket.as_ref())
-            .with_pid_file(opts.pid_file.as_ref())?
-            .with_preserved_fds(opts.preserve_fds)
-            .validate_id()?
-            .as_tenant()
-            .with_ignore_paused(opts.ignore_paused)
-            .with_detach(opts.detach)
-            .with_cwd(opts.cwd.as_ref())
-            .with_env(opts.env.iter().cloned().collect::<HashMap<_, _>>())
-            .with_process(opts.process.as_ref())
-            .with_container_args(opts.args.clone())
-            .with_no_new_privs(opts.no_new_privs)
-            .with_additional_gids(opts.additional_gids.clone())
-            .with_user(user)
-            .with_group(group)
-            .with_capabilities(opts.capabilities.clone())
-            .build()?;
-        Ok(pid)
+        let root = self.ensure_root()?;
+        let dir = root.join(&opts.id);
+        let before = tenant_sockets(&dir);
+        let built = (|| -> Result<Pid, ContainerError> {
+            Ok(
+                ContainerBuilder::new(opts.id.clone(), SyscallType::default())
+                    .with_executor(executor)
+                    .with_root_path(root.clone())?
+                    .with_console_socket(opts.console_socket.as_ref())
+                    .with_pid_file(opts.pid_file.as_ref())?
+                    .with_preserved_fds(opts.preserve_fds)
+                    .validate_id()?
+                    .as_tenant()
+                    .with_ignore_paused(opts.ignore_paused)
+                    .with_detach(opts.detach)
+                    .with_cwd(opts.cwd.as_ref())
+                    .with_env(opts.env.iter().cloned().collect::<HashMap<_, _>>())
+                    .with_process(opts.process.as_ref())
+                    .with_container_args(opts.args.clone())
+                    .with_no_new_privs(opts.no_new_privs)
+                    .with_additional_gids(opts.additional_gids.clone())
+                    .with_user(user)
+                    .with_group(group)
+                    .with_capabilities(opts.capabilities.clone())
+                    .build()?,
+            )
+        })();
+        if built.is_err() {
+            // a failed build returns before its intermediate process, which still has this
+            // exec's socket, exited: a moment for it to go
+            let deadline = std::time::Instant::now() + std::time::Duration::from_millis(200);
+            while std::time::Instant::now() < deadline {
+                let bound = bound_unix_names();
+                let pending = tenant_sockets(&dir)
+                    .into_iter()
+                    .any(|name| !before.contains(&name) && bound.contains(&name));
+                if !pending {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+        remove_stale_tenant_sockets(&dir);
+        built.map_err(|err| match pids_limit_reached(init) {
+            Some(why) => ContainerError::Libcontainer(format!("{err} ({why})")),
+            None => err,
+        })
     }
 
     /// The process an exec will run, as libcontainer will build it: from process.json, or
@@ -334,6 +360,87 @@ impl Runtime {
     }
 }
 
+/// libcontainer (0.7) binds each exec's notify socket, `tenant-notify-*.sock`, in the
+/// container's state dir and never removes it, whether the exec worked or not: a file per exec
+/// for the container's life (an exec probe every 10 s leaves 8,640 a day). After an exec, those
+/// no process has bound any more go; an exec running beside this one keeps its own (bound, so
+/// listed in /proc/net/unix under the bare name libcontainer binds it with).
+fn remove_stale_tenant_sockets(dir: &Path) {
+    let sockets = tenant_sockets(dir);
+    if sockets.is_empty() {
+        return;
+    }
+    let bound = bound_unix_names();
+    for name in sockets.iter().filter(|name| !bound.contains(name)) {
+        let _ = fs::remove_file(dir.join(name));
+    }
+}
+
+/// The names of the exec notify sockets in a container's state dir.
+fn tenant_sockets(dir: &Path) -> std::collections::HashSet<String> {
+    fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|name| name.starts_with("tenant-notify-") && name.ends_with(".sock"))
+        .collect()
+}
+
+/// The file names of the unix sockets bound in this network namespace; when /proc/net/unix
+/// cannot be read, every name counts as bound (nothing is removed).
+fn bound_unix_names() -> BoundNames {
+    let Ok(table) = fs::read_to_string("/proc/net/unix") else {
+        return BoundNames::All;
+    };
+    // Num RefCount Protocol Flags Type St Inode Path
+    BoundNames::These(
+        table
+            .lines()
+            .skip(1)
+            .filter_map(|line| line.split_whitespace().nth(7))
+            .map(|path| path.rsplit('/').next().unwrap_or(path).to_string())
+            .collect(),
+    )
+}
+
+enum BoundNames {
+    All,
+    These(std::collections::HashSet<String>),
+}
+
+impl BoundNames {
+    fn contains(&self, name: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::These(names) => names.contains(name),
+        }
+    }
+}
+
+/// Why no process could be started in the container when its pids cgroup is the reason: at
+/// the limit, clone fails with EAGAIN, which libcontainer reports only as "failed to clone".
+fn pids_limit_reached(init: Pid) -> Option<String> {
+    let cgroups = fs::read_to_string(format!("/proc/{init}/cgroup")).ok()?;
+    let unified = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let dir = cgroups.lines().find_map(|line| {
+        let mut fields = line.splitn(3, ':');
+        let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+        let path = path.trim_start_matches('/');
+        if controllers.split(',').any(|c| c == "pids") {
+            Some(Path::new("/sys/fs/cgroup/pids").join(path))
+        } else if controllers.is_empty() && unified {
+            Some(Path::new("/sys/fs/cgroup").join(path))
+        } else {
+            None
+        }
+    })?;
+    let read = |name: &str| fs::read_to_string(dir.join(name)).ok();
+    let max: u64 = read("pids.max")?.trim().parse().ok()?;
+    let current: u64 = read("pids.current")?.trim().parse().ok()?;
+    (current >= max).then(|| format!("the container's pids limit ({max}) is reached"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,5 +476,29 @@ mod tests {
             err.to_string().contains("parse container state file"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_exec_notify_socket_goes_once_nothing_has_it_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        // what an exec that ended left (its listener closed)
+        let stale = dir.path().join("tenant-notify-0badc0de.sock");
+        drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+        // an exec running beside it still listens on its own
+        let live = dir.path().join("tenant-notify-5eed1e55.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&live).unwrap();
+        std::fs::write(dir.path().join("state.json"), "{}").unwrap();
+        remove_stale_tenant_sockets(dir.path());
+        assert!(!stale.exists(), "the stale socket is still there");
+        assert!(live.exists(), "the bound socket was removed");
+        assert!(dir.path().join("state.json").exists());
+        drop(listener);
+        remove_stale_tenant_sockets(dir.path());
+        assert!(!live.exists());
+    }
+
+    #[test]
+    fn no_pids_hint_for_a_process_that_is_not_there() {
+        assert_eq!(pids_limit_reached(Pid::from_raw(i32::MAX)), None);
     }
 }
