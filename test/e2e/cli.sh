@@ -264,6 +264,46 @@ both delete --force cli-list
 same_success "delete --force cli-list"
 assert_clean cli-list "$W_ROOT" "$R_ROOT"; assert_clean cli-list-wasm "$W_ROOT"
 
+test_case "cli: events --stats prints runc's stats event; events streams until the container stops"
+both events --stats cli-events
+same_failure "events of a container that does not exist"
+both run -d --bundle bb cli-events
+same_success "run -d"
+both events --stats cli-events
+same_success "events --stats"
+shape=$(python3 - "$W_OUT" "$R_OUT" <<'PY'
+import json, sys
+w, r = (json.loads(s) for s in sys.argv[1:3])
+assert (w["type"], w["id"]) == (r["type"], r["id"]) == ("stats", "cli-events"), (w["type"], r["type"])
+wd, rd = w["data"], r["data"]
+# the values runc reports for the same kind of container in the same kind of cgroup
+for path in (("cpu", "usage", "total"), ("memory", "usage", "usage"), ("pids", "current")):
+    for name, d in (("runwasm", wd), ("runc", rd)):
+        v = d
+        for k in path: v = v[k]
+        assert isinstance(v, int) and v > 0, f"{name} {'.'.join(path)} = {v}"
+assert wd["pids"]["current"] == rd["pids"]["current"], (wd["pids"], rd["pids"])
+assert set(rd["memory"]["raw"]) <= set(wd["memory"]["raw"]), set(rd["memory"]["raw"]) - set(wd["memory"]["raw"])
+assert wd["memory"]["cache"] == wd["memory"]["raw"].get("cache", wd["memory"]["raw"].get("file")), wd["memory"]
+print("ok")
+PY
+)
+assert_eq "$shape" "ok" "runwasm's stats event against runc's"
+cd "$W_DIR" && { timeout 20 "$RUNWASM" --root "$W_ROOT" events --interval 1 cli-events > "$E2E_DIR/events.out" 2>&1 & events_pid=$!; }; cd "$E2E_DIR"
+sleep 2.5
+"$RUNWASM" --root "$W_ROOT" kill cli-events KILL
+wait $events_pid; events_rc=$?
+assert_eq "$events_rc" 0 "events ends by itself when the container stops (124: it did not)"
+lines=$(grep -c '"type":"stats"' "$E2E_DIR/events.out")
+[ "$lines" -ge 2 ] && _pass || _fail "events printed $lines stats lines in 2.5 s at --interval 1: $(head -c 300 "$E2E_DIR/events.out")"
+"$RUNC" --root "$R_ROOT" kill cli-events KILL
+sleep 0.3
+both events --stats cli-events
+same_failure "events --stats of a stopped container"
+both delete --force cli-events
+same_success "delete"
+assert_clean cli-events "$W_ROOT" "$R_ROOT"
+
 test_case "cli: exec into a paused container, refused without --ignore-paused"
 both run -d --bundle bb cli-paused
 same_success "run -d"

@@ -44,7 +44,7 @@ impl EventSink for ContainerdEvents {
         let topic = event.topic();
         let body = event.into_message();
         if self.queue.send(Event { topic, body }).is_err() {
-            log::warn!("event thread gone: {topic} dropped");
+            tracing::warn!("event thread gone: {topic} dropped");
         }
     }
 }
@@ -59,12 +59,12 @@ fn deliver(publisher: &mut Option<RemotePublisher>, address: &str, namespace: &s
             match client.publish(ctx, event.topic, namespace, event.body.clone_box()) {
                 Ok(()) => return,
                 Err(e) => {
-                    log::warn!("publish {} (attempt {}): {e}", event.topic, attempt + 1);
+                    tracing::warn!("publish {} (attempt {}): {e}", event.topic, attempt + 1);
                     *publisher = None;
                 }
             }
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    log::error!("{} not delivered to containerd at {address}", event.topic);
+    tracing::error!("{} not delivered to containerd at {address}", event.topic);
 }

@@ -4,12 +4,11 @@
 
 pub mod artifact;
 pub mod bootstrap;
-pub mod cgroup;
 pub mod cli;
 pub mod events;
 pub mod io;
-pub mod oom;
+pub mod logging;
+pub mod metrics;
 pub mod ops;
 pub mod service;
-pub mod stats;
 pub mod task;

@@ -9,11 +9,11 @@ use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::{Config, DeleteResponse, ExitSignal, Flags, StartOpts};
 
 use containerd_shim_runwasm::artifact::ContentStore;
-use containerd_shim_runwasm::bootstrap;
 use containerd_shim_runwasm::cli::RunwasmCli;
 use containerd_shim_runwasm::events::ContainerdEvents;
 use containerd_shim_runwasm::ops::{self, Lifecycle, RunwasmOps};
 use containerd_shim_runwasm::service::{self, TaskService};
+use containerd_shim_runwasm::{bootstrap, logging};
 use runwasm_container::Runtime;
 
 /// Annotations that name a pod: its containers share one shim.
@@ -37,10 +37,10 @@ fn state_root(namespace: &str) -> PathBuf {
 
 /// The pod of the container whose bundle is the current directory, or the container itself.
 fn grouping(id: &str) -> String {
-    let annotations = ops::bundle_spec(Path::new(".")).map(|spec| spec["annotations"].clone());
+    let annotations = ops::bundle_spec(Path::new(".")).and_then(|spec| spec.annotations().clone());
     POD_ANNOTATIONS
         .iter()
-        .find_map(|key| annotations.as_ref()?.get(key)?.as_str().map(str::to_string))
+        .find_map(|key| annotations.as_ref()?.get(*key).cloned())
         .unwrap_or_else(|| id.to_string())
 }
 
@@ -92,7 +92,10 @@ fn bootstrap_start() -> anyhow::Result<bool> {
 impl containerd_shim::Shim for Shim {
     type T = TaskService;
 
-    fn new(_runtime_id: &str, args: &Flags, _config: &mut Config) -> Self {
+    fn new(_runtime_id: &str, args: &Flags, config: &mut Config) -> Self {
+        // containerd-shim's own logger sees only `log` records; ours takes both
+        config.no_setup_logger = true;
+        logging::init(&args.action, args.debug, RUNTIME_ID);
         Self {
             exit: Arc::new(ExitSignal::default()),
             namespace: args.namespace.clone(),
@@ -120,7 +123,7 @@ impl containerd_shim::Shim for Shim {
         let tools = (&RunwasmCli::new(root.clone()), &Runtime::new(root, false));
         let hooks = ops::has_hooks(&bundle);
         if let Err(e) = ops::lifecycle(tools, &bundle, &self.id, hooks, Lifecycle::Delete) {
-            log::warn!("cleanup of {}: {e}", self.id);
+            tracing::warn!("cleanup of {}: {e}", self.id);
         }
         Ok(service::dead_shim_response())
     }

@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 
 use containerd_shim::api::CreateTaskRequest;
 use containerd_shim::protos::ttrpc::Code;
-use oci_spec::runtime::LinuxResources;
+use oci_spec::runtime::{LinuxResources, Spec};
 
+use runwasm_container::cgroup::oom;
 use runwasm_container::{ContainerError, Runtime};
 
 use crate::artifact::ContentStore;
 use crate::cli::{ProcessIo, RunwasmCli};
 use crate::io::{copy_console, resize, ConsoleSocket, StdioPaths};
-use crate::oom;
 use crate::task::{ContainerOps, Error, Launched, Result};
 
 pub struct RunwasmOps {
@@ -237,25 +237,31 @@ impl ContainerOps for RunwasmOps {
     }
 }
 
-/// The bundle's config.json as JSON, for the few fields the shim itself looks at.
-pub fn bundle_spec(bundle: &Path) -> Option<serde_json::Value> {
-    let text = std::fs::read_to_string(bundle.join("config.json")).ok()?;
-    serde_json::from_str(&text).ok()
+/// The bundle's config.json, read as runwasm reads it; `None` when it is missing or invalid
+/// (then `runwasm create` reports why).
+pub fn bundle_spec(bundle: &Path) -> Option<Spec> {
+    runwasm_container::runtime::load_spec(bundle).ok()
 }
 
 /// Whether the bundle's spec has OCI hooks: libcontainer waits for them as its children,
 /// which the shim's reaper would collect first, so such a container is started and deleted
 /// by runwasm.
 pub fn has_hooks(bundle: &Path) -> bool {
-    bundle_spec(bundle)
-        .and_then(|spec| {
-            spec["hooks"].as_object().map(|hooks| {
-                hooks
-                    .values()
-                    .any(|list| list.as_array().is_some_and(|l| !l.is_empty()))
-            })
-        })
-        .unwrap_or(false)
+    let Some(hooks) = bundle_spec(bundle).and_then(|spec| spec.hooks().clone()) else {
+        return false;
+    };
+    #[allow(deprecated)] // prestart: deprecated by the runtime spec, still run by runtimes
+    let lists = [
+        hooks.prestart(),
+        hooks.create_runtime(),
+        hooks.create_container(),
+        hooks.start_container(),
+        hooks.poststart(),
+        hooks.poststop(),
+    ];
+    lists
+        .iter()
+        .any(|list| list.as_ref().is_some_and(|l| !l.is_empty()))
 }
 
 #[derive(Clone, Copy)]

@@ -49,7 +49,7 @@ impl TaskService {
 /// Every exit the shim's reaper sees goes to the tasks.
 fn watch_exits(tasks: &Tasks<RunwasmOps, ContainerdEvents>) {
     let Ok(subscription) = monitor_subscribe(Topic::Pid) else {
-        log::error!("cannot watch process exits");
+        tracing::error!("cannot watch process exits");
         return;
     };
     while let Ok(event) = subscription.rx.recv() {
@@ -192,7 +192,7 @@ impl containerd_shim::Task for TaskService {
 
     fn stats(&self, _ctx: &TtrpcContext, req: StatsRequest) -> TtrpcResult<StatsResponse> {
         let pid = self.tasks.live_init_pid(&req.id)?;
-        let metrics = crate::stats::collect(pid)
+        let metrics = crate::metrics::collect(pid)
             .map_err(|e| rpc(Code::INTERNAL, format!("cannot read cgroup metrics: {e}")))?;
         Ok(StatsResponse {
             stats: MessageField::some(metrics),

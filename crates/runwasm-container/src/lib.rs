@@ -4,6 +4,7 @@
 //! process then runs a Wasm module in-process or `execve`s a Linux program.
 
 pub mod artifact;
+pub mod cgroup;
 pub mod error;
 pub mod executor;
 pub mod lsm;

@@ -170,12 +170,18 @@ impl Runtime {
         Ok(container)
     }
 
+    #[tracing::instrument(level = "info", skip(self))]
     pub fn start(&self, id: &str) -> Result<(), ContainerError> {
         let mut container = self.load(id)?;
         if container.status() != ContainerStatus::Created {
             return Err(self.wrong_status(&container, "start", "created"));
         }
-        Ok(container.start()?)
+        container.start()?;
+        tracing::info!(
+            pid = container.pid().map(|p| p.as_raw()),
+            "container started"
+        );
+        Ok(())
     }
 
     pub fn state(&self, id: &str) -> Result<RuncState, ContainerError> {
@@ -186,6 +192,7 @@ impl Runtime {
         Ok(RuncState::of(&container, rootfs))
     }
 
+    #[tracing::instrument(level = "info", skip(self))]
     pub fn kill(&self, id: &str, signal: &str, all: bool) -> Result<(), ContainerError> {
         let signal = Signal::try_from(signal).map_err(|e| ContainerError::InvalidConfig {
             path: PathBuf::from("signal"),
@@ -196,6 +203,7 @@ impl Runtime {
     }
 
     /// Deletes the container; `--force` also kills a running one and accepts a missing one.
+    #[tracing::instrument(level = "info", skip(self))]
     pub fn delete(&self, id: &str, force: bool) -> Result<(), ContainerError> {
         let mut container = match self.load(id) {
             Err(ContainerError::NotFound(_)) if force => return Ok(()),
@@ -204,13 +212,17 @@ impl Runtime {
         if !force && !container.can_delete() {
             return Err(self.wrong_status(&container, "delete", "stopped or created (or --force)"));
         }
-        Ok(container.delete(force)?)
+        container.delete(force)?;
+        tracing::info!("container deleted");
+        Ok(())
     }
 
+    #[tracing::instrument(level = "info", skip(self))]
     pub fn pause(&self, id: &str) -> Result<(), ContainerError> {
         Ok(self.load(id)?.pause()?)
     }
 
+    #[tracing::instrument(level = "info", skip(self))]
     pub fn resume(&self, id: &str) -> Result<(), ContainerError> {
         Ok(self.load(id)?.resume()?)
     }

@@ -66,6 +66,8 @@ pub enum Command {
     Resume(liboci_cli::Resume),
     /// Change a container's resource limits
     Update(liboci_cli::Update),
+    /// Print a container's cgroup statistics (and OOM kills) as JSON events
+    Events(liboci_cli::Events),
     /// Print what this runtime supports (runtime-spec features.md JSON)
     Features(liboci_cli::Features),
     /// Write a starter config.json (a Linux shell, or a Wasm module with --wasm)
@@ -93,6 +95,7 @@ impl Command {
             Command::Pause(a) => &a.container_id,
             Command::Resume(a) => &a.container_id,
             Command::Update(a) => &a.container_id,
+            Command::Events(a) => &a.container_id,
             Command::Features(_) | Command::Spec(_) | Command::List(_) | Command::Image(_) => {
                 return None
             }

@@ -78,6 +78,7 @@ pub fn run(runtime: &Runtime, root: &Path, rootless: bool, command: Command) -> 
         Command::Pause(args) => runtime.pause(&args.container_id)?,
         Command::Resume(args) => runtime.resume(&args.container_id)?,
         Command::Update(args) => update(runtime, args)?,
+        Command::Events(args) => crate::events::run(runtime, &args)?,
         Command::Features(_) => {
             println!("{}", serde_json::to_string_pretty(&features())?);
         }

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod events;
 pub mod image;
 pub mod list;
 pub mod logging;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 
-use crate::cgroup::TaskCgroup;
+use super::TaskCgroup;
 
 /// Calls `on_oom` each time the kernel's OOM killer acts in the memory cgroup of `pid`,
 /// until the cgroup is removed. Returns false when the host offers no notification.

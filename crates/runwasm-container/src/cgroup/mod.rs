@@ -1,9 +1,18 @@
-//! Where a task's cgroup is, on a cgroup v1 (legacy or hybrid) or a pure v2 host.
+//! A container's cgroup, read the same way by the shim (`ctr task metrics`, TaskOOM
+//! events, the kubelet's stats) and the CLI (`runwasm events`): where it is on a cgroup v1
+//! (legacy or hybrid) or a pure v2 host, its statistics ([`stats`]) and OOM kills ([`oom`]).
+//! Found from a process of the container (`/proc/PID/cgroup`), so it serves containers made
+//! by any caller, with any cgroup path or cgroup driver.
+
+pub mod oom;
+pub mod stats;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+use libcgroups::common::{get_cgroup_setup, CgroupSetup, DEFAULT_CGROUP_ROOT};
+
+pub use stats::{CgroupStats, StatsError};
 
 /// The cgroup of a process, in the version that holds its memory controller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,15 +26,13 @@ pub enum TaskCgroup {
 /// True when /sys/fs/cgroup itself is a cgroup2 mount (not a hybrid host, where cgroup2
 /// sits at /sys/fs/cgroup/unified without the memory or cpu controllers).
 fn unified_host() -> bool {
-    nix::sys::statfs::statfs(CGROUP_ROOT)
-        .map(|fs| fs.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
-        .unwrap_or(false)
+    matches!(get_cgroup_setup(), Ok(CgroupSetup::Unified))
 }
 
 impl TaskCgroup {
     pub fn of_pid(pid: i32) -> Option<Self> {
         let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-        Self::parse(&text, Path::new(CGROUP_ROOT), unified_host())
+        Self::parse(&text, Path::new(DEFAULT_CGROUP_ROOT), unified_host())
     }
 
     /// From the text of /proc/PID/cgroup: `ID:CONTROLLERS:PATH` lines; `0::PATH` is v2.
@@ -55,7 +62,7 @@ impl TaskCgroup {
 /// `cpuacct`, `pids`, `blkio`, ...), keyed by controller name; empty when the process is gone.
 pub fn v1_dirs(pid: i32) -> HashMap<String, PathBuf> {
     std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
-        .map(|text| parse_v1_dirs(&text, Path::new(CGROUP_ROOT)))
+        .map(|text| parse_v1_dirs(&text, Path::new(DEFAULT_CGROUP_ROOT)))
         .unwrap_or_default()
 }
 
