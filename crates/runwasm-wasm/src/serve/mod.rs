@@ -8,6 +8,7 @@
 //! compiled image.
 
 mod access_log;
+mod response;
 mod server;
 pub mod settings;
 
