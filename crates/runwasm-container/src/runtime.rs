@@ -206,15 +206,30 @@ impl Runtime {
     #[tracing::instrument(level = "info", skip(self))]
     pub fn delete(&self, id: &str, force: bool) -> Result<(), ContainerError> {
         let mut container = match self.load(id) {
-            Err(ContainerError::NotFound(_)) if force => return Ok(()),
+            Err(ContainerError::NotFound(_)) if force => {
+                self.remove_dir_without_state(id);
+                return Ok(());
+            }
             other => other?,
         };
         if !force && !container.can_delete() {
             return Err(self.wrong_status(&container, "delete", "stopped or created (or --force)"));
         }
+        if force {
+            empty_cgroup_of_unfinished_create(&container);
+        }
         container.delete(force)?;
         tracing::info!("container deleted");
         Ok(())
+    }
+
+    /// A state dir without state.json: a `runwasm create` killed between making the dir and
+    /// recording the container. Nothing else of it exists yet (the cgroup comes later).
+    fn remove_dir_without_state(&self, id: &str) {
+        let dir = self.root.join(id);
+        if !id.is_empty() && !id.contains('/') && dir.is_dir() && !dir.join("state.json").exists() {
+            let _ = fs::remove_dir_all(&dir);
+        }
     }
 
     #[tracing::instrument(level = "info", skip(self))]
@@ -372,6 +387,54 @@ impl Runtime {
     }
 }
 
+/// A force delete of a container whose `runwasm create` was killed before the container was
+/// created (its caller cleaning up, as the shim does after a failed create) empties its cgroup
+/// first. Such a container is recorded "creating", without an init pid (libcontainer then
+/// deletes it as stopped, and removing the cgroup fails with EBUSY while the orphaned init or
+/// intermediate process is still in it), or has no youki_config.json yet (libcontainer then
+/// skips the cgroup altogether, and it stays behind): its processes are killed, and a cgroup
+/// libcontainer does not know is removed here. The cgroup comes from the recorded config, else
+/// from the bundle's spec.
+fn empty_cgroup_of_unfinished_create(container: &Container) {
+    let recorded = container.spec().ok();
+    if recorded.is_some() && container.status() != ContainerStatus::Creating {
+        return;
+    }
+    let cgroup_path = match &recorded {
+        Some(config) => config.cgroup_path.clone(),
+        None => match load_spec(container.bundle()) {
+            Ok(spec) => libcontainer::utils::get_cgroup_path(
+                &spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()),
+                container.id(),
+            ),
+            Err(_) => return,
+        },
+    };
+    let Ok(manager) = libcgroups::common::create_cgroup_manager(CgroupConfig {
+        cgroup_path,
+        systemd_cgroup: container.systemd(),
+        container_name: container.id().to_string(),
+    }) else {
+        return;
+    };
+    let _ = manager.freeze(libcgroups::common::FreezerState::Frozen);
+    for pid in manager.get_all_pids().unwrap_or_default() {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+    }
+    let _ = manager.freeze(libcgroups::common::FreezerState::Thawed);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while manager.get_all_pids().is_ok_and(|pids| !pids.is_empty())
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    if recorded.is_none() {
+        if let Err(e) = manager.remove() {
+            tracing::warn!("cannot remove the cgroup of an unfinished create: {e}");
+        }
+    }
+}
+
 /// libcontainer (0.7) binds each exec's notify socket, `tenant-notify-*.sock`, in the
 /// container's state dir and never removes it, whether the exec worked or not: a file per exec
 /// for the container's life (an exec probe every 10 s leaves 8,640 a day). After an exec, those
@@ -507,6 +570,20 @@ mod tests {
         drop(listener);
         remove_stale_tenant_sockets(dir.path());
         assert!(!live.exists());
+    }
+
+    #[test]
+    fn a_forced_delete_removes_a_state_dir_without_state() {
+        // what a `runwasm create` killed between making the dir and recording the state leaves
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("half")).unwrap();
+        let runtime = Runtime::new(root.path(), false);
+        assert!(runtime.delete("half", false).is_err());
+        assert!(root.path().join("half").exists());
+        runtime.delete("half", true).unwrap();
+        assert!(!root.path().join("half").exists());
+        // a forced delete of nothing at all still succeeds
+        runtime.delete("never", true).unwrap();
     }
 
     #[test]
