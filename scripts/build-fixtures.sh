@@ -15,6 +15,8 @@
 #   artifact-large.tar, artifact-large-pre.tar    large.wasm as an artifact, plain and
 #                precompiled (scripts/bench.py: first start with a precompiled layer)
 #   artifact-bad.tar  runwasm-test/artifact:bad   an artifact of /bad.wasm
+#   memhog.tar   runwasm-test/memhog:latest   test/wasm/memhog.wat: its start function writes its
+#                128 MiB initial memory while it is instantiated (scripts/stress.py faults)
 #   busybox.tar  runwasm-test/busybox:latest  static busybox (the Linux comparator)
 #   pause.tar    runwasm-test/pause:latest    a static pause for pod sandboxes
 #   attacker.tar runwasm-test/attacker:latest the CVE-2019-5736 attacker (test/images/attacker.c)
@@ -91,6 +93,12 @@ echo "hello from an artifact layer" > "$D/greeting.txt"
     -t runwasm-test/artifact:large-pre -o "$OUT/artifact-large-pre.tar"
 # an artifact whose module has a Wasm header and nothing valid after it
 "$RUNWASM" image build "$W/bad.wasm" --artifact -t runwasm-test/artifact:bad -o "$OUT/artifact-bad.tar"
+
+# a module that exhausts a memory limit while it is instantiated
+MH="$OUT/memhog-rootfs"; rm -rf "$MH"; mkdir -p "$MH"
+wat2wasm "$HERE/test/wasm/memhog.wat" -o "$MH/memhog.wasm"
+"$RUNWASM" image build "$MH/memhog.wasm" --platform "$PLATFORM" \
+    -t runwasm-test/memhog:latest -o "$OUT/memhog.tar"
 
 B="$OUT/busybox-rootfs"; rm -rf "$B"; mkdir -p "$B"/{bin,dev,proc,sys,tmp,etc}
 cp /bin/busybox "$B/bin/busybox"
