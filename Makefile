@@ -3,7 +3,7 @@ CARGO ?= cargo
 FIXTURES ?= $(CURDIR)/target/fixtures
 RUNWASM := $(CURDIR)/target/release/runwasm
 
-.PHONY: all deps build fixtures unit lint e2e test demo bench clean
+.PHONY: all deps build fixtures unit lint e2e test demo bench stress clean
 
 all: build
 
@@ -36,6 +36,12 @@ demo: deps build fixtures
 # a wasi:http component under wrk against a native server (ONLY=http scripts/bench.py alone)
 bench: deps build fixtures
 	RUNWASM=$(RUNWASM) FIXTURES=$(FIXTURES) scripts/bench.py
+
+# reliability (docs/reliability.md and its plot): soak, load, chaos and resource faults at full
+# size, about 1.5 hours; a part alone: scripts/stress.py soak|load|chaos|faults; CI runs the
+# short sizes (test/e2e/stress.sh)
+stress: deps build fixtures
+	RUNWASM=$(RUNWASM) FIXTURES=$(FIXTURES) scripts/stress.py --report
 
 clean:
 	$(CARGO) clean

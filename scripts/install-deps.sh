@@ -9,7 +9,8 @@ PKGS=(containerd runc busybox-static podman conmon crun docker.io
       protobuf-compiler libseccomp-dev pkg-config gcc libc6-dev
       python3 iproute2 procps psmisc skopeo
       containernetworking-plugins iptables    # CNI bridge, host-local, loopback; ipMasq
-      wrk)                                     # load for the wasi:http benchmark (scripts/bench.py)
+      wrk                                      # load for the wasi:http benchmark (scripts/bench.py)
+      python3-matplotlib)                      # the soak plot of make stress (scripts/stress.py)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
