@@ -37,6 +37,13 @@ demo: deps build fixtures
 bench: deps build fixtures
 	RUNWASM=$(RUNWASM) FIXTURES=$(FIXTURES) scripts/bench.py
 
+# fuzzing (docs/fuzzing.md): installs cargo-fuzz if missing, builds the targets in fuzz/ once,
+# runs each for FUZZ_SECONDS (CI's e2e suite `fuzz` runs 30 s each) and fails on a crash
+FUZZ_SECONDS ?= 300
+.PHONY: fuzz
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
 # reliability (docs/reliability.md and its plot): soak, load, chaos and resource faults at full
 # size, about 1.5 hours; a part alone: scripts/stress.py soak|load|chaos|faults; CI runs the
 # short sizes (test/e2e/stress.sh)

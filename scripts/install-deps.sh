@@ -10,6 +10,7 @@ PKGS=(containerd runc busybox-static podman conmon crun docker.io
       python3 iproute2 procps psmisc skopeo
       containernetworking-plugins iptables    # CNI bridge, host-local, loopback; ipMasq
       wrk                                      # load for the wasi:http benchmark (scripts/bench.py)
+      g++                                      # libFuzzer's C++ for the fuzz targets (make fuzz)
       python3-matplotlib)                      # the soak plot of make stress (scripts/stress.py)
 missing=()
 for p in "${PKGS[@]}"; do

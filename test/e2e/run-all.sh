@@ -32,6 +32,7 @@ DEFAULT_SUITES=(
   cri-http@containerd-1.6
   cri-http@containerd-2.1
   security
+  fuzz  # cargo-fuzz targets, 30 s each (make fuzz: 300 s each)
 )
 SUITES=${SUITES:-${DEFAULT_SUITES[*]}}
 [ "${1:-}" = --list ] && { printf "%s\n" $SUITES; exit 0; }
