@@ -1367,6 +1367,27 @@ fig.savefig(sys.argv[2], dpi=90)
         raise SystemExit(f"plot failed (python3-matplotlib, scripts/install-deps.sh): {r.err[-500:]}")
 
 
+def leftover_table(items):
+    """Leftovers counted by kind (and the runtime a chaos container ran on), with the
+    containers they belong to (first few) and one example each."""
+    groups = collections.OrderedDict()
+    for item in sorted(items):
+        runtime = item.rsplit("[", 1)[1].rstrip("]") if item.endswith("]") else ""
+        key = (item.split()[0], runtime)
+        m = (re.search(r"\(([^)]+)\)", item)     # a socket names its container in brackets
+             or re.search(r"\b(c\d+-\d+|soak-\d+|shim-\d+|runc-shim-\d+|[0-9a-f]{64})\b", item))
+        g = groups.setdefault(key, {"n": 0, "ids": [], "example": item})
+        g["n"] += 1
+        if m and m.group(1) not in g["ids"]:
+            g["ids"].append(m.group(1))
+    rows = ["| kind | runtime | items | containers | example |", "|---|---|---|---|---|"]
+    for (kind, runtime), g in groups.items():
+        ids = ", ".join(i[:12] for i in g["ids"][:8]) + (" ..." if len(g["ids"]) > 8 else "")
+        rows.append(f"| {kind} | {runtime or '-'} | {g['n']} | {len(g['ids'])}: {ids} | "
+                    f"`{g['example'][:150]}` |")
+    return rows
+
+
 def fmt_mib(kb):
     return f"{kb / 1024:.1f}" if kb is not None else "-"
 
@@ -1386,29 +1407,36 @@ def report(results, md_path, png_path):
          f"Sizes: {', '.join(f'{k}={v}' for k, v in results['sizes'].items())}.", "",
          "| part | runs | failures | leaks | checks failed | minutes |", "|---|---|---|---|---|---|"]
 
-    def row(name, runs, failures, leaks, part):
-        bad = sum(not c["ok"] for c in part["checks"])
-        L.append(f"| {name} | {runs} | {failures} | {leaks} | {bad} of {len(part['checks'])} | "
-                 f"{part['seconds'] / 60:.1f} |")
+    def row(name, runs, failures, leaks, checks, minutes):
+        bad = sum(not c["ok"] for c in checks)
+        L.append(f"| {name} | {runs} | {failures} | {leaks} | {bad} of {len(checks)} | {minutes:.1f} |")
+
+    def checks_of(part, *words):
+        return [c for c in part["checks"] if any(w in c["what"] for w in words)]
     if "soak" in parts:
         s = parts["soak"]
         if "ctr" in s:
-            row("soak: `ctr run --rm` (shim)", s["ctr"]["runs"], s["ctr"]["failures"] + s["ctr"]["exec_failures"],
-                len(s["ctr"]["leaks"]), s)
+            p = s["ctr"]
+            row("soak: `ctr run --rm` (shim)", p["runs"], p["failures"] + p["exec_failures"],
+                len(p["leaks"]), checks_of(s, "ctr", "long-lived container"), p["samples"][-1]["seconds"] / 60)
         if "cri" in s:
-            row("soak: CRI pods (Wasm + busybox sidecar)", s["cri"]["cycles"],
-                s["cri"]["failures"] + s["cri"]["exec_failures"], len(s["cri"]["leaks"]), s)
+            p = s["cri"]
+            row("soak: CRI pods (Wasm + busybox sidecar)", p["cycles"], p["failures"] + p["exec_failures"],
+                len(p["leaks"]), checks_of(s, "CRI", "pod"), p["samples"][-1]["seconds"] / 60)
     if "load" in parts:
         p = parts["load"]
         for n in ("shim", "runc-shim"):
             if n in p:
-                row(f"load: concurrent `ctr run --rm` ({n})", p[n]["runs"], p[n]["failures"], len(p[n]["leaks"]), p)
+                row(f"load: concurrent `ctr run --rm` ({n})", p[n]["runs"], p[n]["failures"],
+                    len(p[n]["leaks"]), checks_of(p, f"the {n}"), p[n]["seconds"] / 60)
     if "chaos" in parts:
         p = parts["chaos"]
-        row("chaos", sum(v for k, v in p["ops"].items()), len(p["problems"]) + len(p["hung"]), len(p["leaks"]), p)
+        row("chaos (client calls)", sum(p["ops"].values()), len(p["problems"]) + len(p["hung"]),
+            len(p["leaks"]), p["checks"], p["seconds"] / 60)
     if "faults" in parts:
         p = parts["faults"]
-        row("resource faults", len(p.get("cases", {})), sum(not c["ok"] for c in p["checks"]), "-", p)
+        row("resource faults (cases)", len(p.get("cases", {})),
+            sum(not c["ok"] for c in p.get("cases", {}).values()), "-", p["checks"], p["seconds"] / 60)
     L += ["", "Failures count a run or call that did not give the expected exit status and output; "
           "leaks count what is left after the part (processes, cgroups of every v1 controller and "
           "the unified hierarchy, mounts, runtime state dirs, task bundles, fifos, shims and shim "
@@ -1450,7 +1478,7 @@ def report(results, md_path, png_path):
             if p["errors"]:
                 L += ["", "First errors:", ""] + [f"- `{e[:300]}`" for e in p["errors"][:5]]
             if p["leaks"]:
-                L += ["", "Left:", ""] + [f"- `{e}`" for e in p["leaks"][:10]]
+                L += ["", "Left:", ""] + leftover_table(p["leaks"])
             L.append("")
     if "load" in parts:
         p = parts["load"]
@@ -1499,10 +1527,16 @@ def report(results, md_path, png_path):
               f"- sockets in /run/containerd/s of shims that were SIGKILLed (or that containerd started "
               f"as it died): {len(p['dead_shim_sockets'])} (containerd 1.6 removes none, and neither "
               f"shim's `delete` does: containerd's runc shim leaves the same), removed by the harness;",
-              "", f"Neither controllable nor deletable: {len(p['problems'])}; hung client calls: "
-              f"{len(p['hung'])}; leftovers after cleanup (each with the runtime it ran on): {len(p['leaks'])}."]
-        for e in (p["problems"] + p["hung"] + p["leaks"])[:40]:
+              "", f"Neither controllable nor deletable: {len(p['problems'])}."]
+        for e in p["problems"][:10]:
             L.append(f"- `{e[:300]}`")
+        L += ["", f"Client calls that hung (no answer in 120 s): {len(p['hung'])}.", ""]
+        for e in p["hung"][:5]:
+            L.append(f"- `{e[:300]}`")
+        if len(p["hung"]) > 5:
+            L.append(f"- ... {len(p['hung']) - 5} more")
+        L += ["", f"Left after cleanup (with the runtime each container ran on): {len(p['leaks'])} items.",
+              ""] + leftover_table(p["leaks"])
         L.append("")
     if "faults" in parts:
         p = parts["faults"]
@@ -1529,9 +1563,10 @@ def main():
     if sys.argv[1:2] == ["plot"]:                 # scripts/stress.py plot RESULTS.json PNG
         plot(json.load(open(sys.argv[2])), sys.argv[3])
         return 0
-    if sys.argv[1:2] == ["report"]:               # scripts/stress.py report RESULTS.json
-        report(json.load(open(sys.argv[2])), f"{ROOT}/docs/reliability.md",
-               f"{ROOT}/docs/reliability-soak.png")
+    if sys.argv[1:2] == ["report"]:               # scripts/stress.py report RESULTS.json [MD]
+        md = sys.argv[3] if len(sys.argv) > 3 else f"{ROOT}/docs/reliability.md"
+        report(json.load(open(sys.argv[2])), md,
+               os.path.join(os.path.dirname(md), "reliability-soak.png"))
         return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("parts", nargs="*", default=["all"])

@@ -31,6 +31,7 @@ print(len(value) if isinstance(value, (list, dict)) else value)
 PY
 }
 
+mkdir -p "$(dirname "$STRESS_DIR")"
 docs_before=$(stat -c %Y "$ROOT_DIR/docs/reliability.md" "$ROOT_DIR/docs/reliability-soak.png" 2>/dev/null)
 rm -f "$JSON" "$LOG"
 
