@@ -33,6 +33,8 @@ DEFAULT_SUITES=(
   cri-http@containerd-2.1
   security
   fuzz  # cargo-fuzz targets, 30 s each (make fuzz: 300 s each)
+  # scripts/stress.py --short: soak, load, chaos, resource faults (make stress: the long sizes)
+  stress
 )
 SUITES=${SUITES:-${DEFAULT_SUITES[*]}}
 [ "${1:-}" = --list ] && { printf "%s\n" $SUITES; exit 0; }
