@@ -160,6 +160,11 @@ fn lookup_half(cache: &CompileCache, key: &CacheKey, input: &Input) {
             );
         }
     }
+    // leave no entry behind: the store half's quota scans every entry, so they would pile up
+    // and slow each run down
+    let _ = fs::remove_file(&artifact);
+    let _ = fs::remove_dir(&artifact);
+    let _ = fs::remove_file(&digest_path);
 }
 
 fn store_half(key: &CacheKey, input: &Input) {
