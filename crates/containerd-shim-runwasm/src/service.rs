@@ -1,6 +1,8 @@
 //! The Task service: containerd's ttrpc requests mapped onto the task state machine
 //! ([`crate::task`]), exits from the shim's reaper fed into it.
 
+use std::os::unix::fs::FileTypeExt;
+use std::path::Path;
 use std::sync::Arc;
 
 use containerd_shim::api::{
@@ -212,9 +214,28 @@ impl containerd_shim::Task for TaskService {
     fn shutdown(&self, _ctx: &TtrpcContext, _req: ShutdownRequest) -> TtrpcResult<api::Empty> {
         // one shim serves a whole pod: stay while any of its tasks remains
         if self.tasks.is_empty() {
+            remove_socket(Path::new("address"));
             self.exit.signal();
         }
         Ok(api::Empty::new())
+    }
+}
+
+/// Removes the shim's socket, named by the bundle's `address` file, before Shutdown returns,
+/// as the Go shims do. containerd deletes the bundle as soon as Shutdown returns; the shim
+/// crate reads `address` only after its server has stopped, and lost that race about once
+/// in a hundred runs (the stress soak found the sockets left in /run/containerd/s). The
+/// server keeps serving on its bound socket; only the path goes.
+fn remove_socket(address_file: &Path) {
+    let Ok(address) = std::fs::read_to_string(address_file) else {
+        return;
+    };
+    let path = Path::new(address.trim().trim_start_matches("unix://"));
+    let is_socket = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
+    if is_socket {
+        if let Err(e) = std::fs::remove_file(path) {
+            tracing::warn!("cannot remove the shim socket {}: {e}", path.display());
+        }
     }
 }
 
@@ -233,5 +254,28 @@ pub fn dead_shim_response() -> DeleteResponse {
         exit_status: 137,
         exited_at: MessageField::some(now()),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shutdown_removes_the_socket_the_address_file_names_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("s.sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let address = dir.path().join("address");
+        std::fs::write(&address, format!("unix://{}", socket.display())).unwrap();
+        remove_socket(&address);
+        assert!(!socket.exists(), "the socket is removed");
+
+        // a regular file at that path is not a socket: kept
+        std::fs::write(&socket, "not a socket").unwrap();
+        remove_socket(&address);
+        assert!(socket.exists());
+        // no address file: nothing happens
+        remove_socket(&dir.path().join("missing"));
     }
 }
