@@ -10,7 +10,7 @@ use containerd_shim::{Config, DeleteResponse, ExitSignal, Flags, StartOpts};
 
 use containerd_shim_runwasm::artifact::ContentStore;
 use containerd_shim_runwasm::cli::RunwasmCli;
-use containerd_shim_runwasm::events::ContainerdEvents;
+use containerd_shim_runwasm::events::{self, ContainerdEvents};
 use containerd_shim_runwasm::ops::{self, Lifecycle, RunwasmOps};
 use containerd_shim_runwasm::service::{self, TaskService};
 use containerd_shim_runwasm::{bootstrap, logging};
@@ -24,6 +24,8 @@ const POD_ANNOTATIONS: [&str; 2] = [
 
 struct Shim {
     exit: Arc<ExitSignal>,
+    /// the events not yet delivered, waited for before the shim exits
+    events: std::sync::OnceLock<events::Pending>,
     namespace: String,
     id: String,
     bundle: String,
@@ -98,6 +100,7 @@ impl containerd_shim::Shim for Shim {
         logging::init(&args.action, args.debug, RUNTIME_ID);
         Self {
             exit: Arc::new(ExitSignal::default()),
+            events: std::sync::OnceLock::new(),
             namespace: args.namespace.clone(),
             id: args.id.clone(),
             bundle: args.bundle.clone(),
@@ -130,6 +133,9 @@ impl containerd_shim::Shim for Shim {
 
     fn wait(&mut self) {
         self.exit.wait();
+        if let Some(pending) = self.events.get() {
+            pending.wait_delivered(EVENTS_AT_EXIT);
+        }
     }
 
     fn create_task_service(&self, publisher: RemotePublisher) -> TaskService {
@@ -137,19 +143,23 @@ impl containerd_shim::Shim for Shim {
         let _ = std::fs::create_dir_all(&root);
         // the crate connected `publisher` to TTRPC_ADDRESS; the sink reconnects there
         let address = std::env::var("TTRPC_ADDRESS").unwrap_or_default();
+        let events = ContainerdEvents::new(publisher, address, self.namespace.clone());
+        let _ = self.events.set(events.pending());
         TaskService::new(
             RunwasmOps::new(
                 RunwasmCli::new(root.clone()),
                 Runtime::new(root, false),
                 ContentStore::new(self.address.clone(), self.namespace.clone()),
             ),
-            ContainerdEvents::new(publisher, address, self.namespace.clone()),
+            events,
             self.exit.clone(),
         )
     }
 }
 
 const RUNTIME_ID: &str = "io.containerd.runwasm.v1";
+/// How long an exiting shim waits for its last events (TaskDelete) to reach containerd.
+const EVENTS_AT_EXIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `-info`: containerd's RuntimeInfo, with runwasm's runtime-spec features.
 fn print_info() -> std::io::Result<()> {
