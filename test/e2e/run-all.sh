@@ -35,10 +35,9 @@ DEFAULT_SUITES=(
   fuzz  # cargo-fuzz targets, 30 s each (make fuzz: 300 s each)
 )
 # Not yet in the default run: `stress` (scripts/stress.py --short; SUITES=stress runs it). It
-# fails today on open runtime bugs that docs/reliability.md lists: `runwasm create`/`exec`
-# SIGKILLed in flight leave their half-made processes (hung `ctr task exec`, cgroups), and
-# containerd 1.6's fds grow when a shim exits while publishing. It joins this list when they
-# are fixed.
+# fails today on an open runtime bug that docs/reliability.md lists: `runwasm create`/`exec`
+# SIGKILLed in flight leave their half-made processes (hung `ctr task exec`, cgroups). It
+# joins this list when that is fixed.
 SUITES=${SUITES:-${DEFAULT_SUITES[*]}}
 [ "${1:-}" = --list ] && { printf "%s\n" $SUITES; exit 0; }
 failed=() passed=()
