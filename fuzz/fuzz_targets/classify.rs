@@ -210,13 +210,13 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(e) => {
             assert!(matches!(e, ClassifyError::LayerNotWasm { .. }), "{e}");
-            assert!(!is_wasm_binary(&bytes));
+            assert!(!is_wasm_binary(bytes));
         }
     }
 
     let entry_file = ENTRY_FILES[input.entry_file as usize % ENTRY_FILES.len()];
     let entry_path = layout.root.join(entry_file);
-    std::fs::write(&entry_path, &bytes).unwrap();
+    std::fs::write(&entry_path, bytes).unwrap();
     let limit = input.limit.map_or(DEFAULT_LIMIT, u64::from);
     let result = classify_with_limit(&view, &layout.root, limit);
     std::fs::remove_file(&entry_path).unwrap();
