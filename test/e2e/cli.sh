@@ -358,6 +358,62 @@ assert_contains "$(cat "$E2E_DIR/wasm-exec.out")" "hello from wasm" "wasm exec o
 run "$RUNWASM" --root "$W_ROOT" delete --force cli-paused-wasm; assert_rc 0
 assert_clean cli-paused-wasm "$W_ROOT"
 
+# killed_in_flight DELAY_MS COMMAND ARGS...: starts `runwasm COMMAND --pid-file P ARGS` (a
+# create or an exec), stops it DELAY_MS after its pid file names the new process (libcontainer writes it
+# while the process still sets up), SIGKILLs it, and keeps CAUGHT (whether it was stopped in
+# flight) and FORKED (the pid it named)
+killed_in_flight() {
+  local delay=$1; shift
+  local pid_file="$E2E_DIR/in-flight.pid"
+  rm -f "$pid_file"
+  "$RUNWASM" --root "$W_ROOT" "$1" --pid-file "$pid_file" "${@:2}" >/dev/null 2>&1 &
+  local forker=$! t0
+  while [ ! -s "$pid_file" ] && kill -0 $forker 2>/dev/null; do :; done
+  t0=${EPOCHREALTIME/./}
+  while (( ${EPOCHREALTIME/./} - t0 < delay * 1000 )); do :; done
+  CAUGHT=0; kill -STOP $forker 2>/dev/null && CAUGHT=1
+  FORKED=$(cat "$pid_file" 2>/dev/null)
+  # stopped, the forker sends nothing more: the new process finishes its setup and waits
+  sleep 0.3
+  kill -KILL $forker 2>/dev/null; wait $forker 2>/dev/null
+}
+
+# runs PID: PID is a live process (not a zombie)
+runs() { [ -n "$1" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != "" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+
+test_case "cli: create and exec SIGKILLed in flight take their half-made processes along (runwasm only)"
+# runc's own children die with it (its init reads a pipe from it); libcontainer's did not:
+# an exec's init waited for ever holding the caller's stdio, a create's made its cgroup
+# and mounts after the caller cleaned up
+caught=0
+for delay in 0 1 3; do
+  id=cli-killed-create-$delay
+  killed_in_flight $delay create --bundle "$W_DIR/bb" $id
+  caught=$((caught + CAUGHT))
+  [ "$CAUGHT" = 1 ] || continue
+  for _ in $(seq 20); do runs "$FORKED" || break; sleep 0.1; done
+  runs "$FORKED" && _fail "create killed ${delay} ms after its pid file: its init $FORKED still runs" || _pass
+  run "$RUNWASM" --root "$W_ROOT" delete --force $id; assert_rc 0 "delete --force after a killed create"
+  assert_clean $id "$W_ROOT"
+done
+[ "$caught" -gt 0 ] && _pass || _fail "no create was caught in flight: the case shows nothing"
+
+run "$RUNWASM" --root "$W_ROOT" run -d --bundle "$W_DIR/bb" cli-killed-exec; assert_rc 0 "run -d"
+caught=0
+for delay in 0 1 3; do
+  killed_in_flight $delay exec --detach cli-killed-exec sleep 3600
+  caught=$((caught + CAUGHT))
+  [ "$CAUGHT" = 1 ] || { runs "$FORKED" && kill -KILL "$FORKED"; continue; }
+  for _ in $(seq 20); do runs "$FORKED" || break; sleep 0.1; done
+  runs "$FORKED" && _fail "exec killed ${delay} ms after its pid file: its process $FORKED still runs" || _pass
+done
+[ "$caught" -gt 0 ] && _pass || _fail "no exec was caught in flight: the case shows nothing"
+run "$RUNWASM" --root "$W_ROOT" exec cli-killed-exec echo still here
+assert_rc 0 "the next exec"; assert_contains "$OUT" "still here" "the next exec's output"
+assert_eq "$(ls "$W_ROOT/cli-killed-exec" | grep -c 'tenant-notify')" 0 "exec notify sockets left in the state dir"
+run "$RUNWASM" --root "$W_ROOT" delete --force cli-killed-exec; assert_rc 0
+assert_clean cli-killed-exec "$W_ROOT"
+
 test_case "cli: usage errors carry an error line too"
 both state
 same_failure "state without an id"

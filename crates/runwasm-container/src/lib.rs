@@ -12,6 +12,7 @@ pub mod runtime;
 pub mod sandbox;
 pub mod seal;
 pub mod state;
+pub mod tether;
 pub mod workload;
 
 pub use error::ContainerError;

@@ -17,6 +17,7 @@ use oci_spec::runtime::{LinuxResources, Process, Spec};
 use crate::artifact;
 use crate::error::ContainerError;
 use crate::state::{status_name, RuncState};
+use crate::tether::Tether;
 use crate::workload::executor_for;
 
 /// Where state lives unless `--root` says otherwise.
@@ -155,6 +156,7 @@ impl Runtime {
         )?;
         let wasm = executor.is_wasm();
         tracing::debug!(id = %opts.id, wasm, "creating container");
+        let tether = Tether::arm();
         let container = ContainerBuilder::new(opts.id.clone(), SyscallType::default())
             .with_executor(executor)
             .with_root_path(self.ensure_root()?)?
@@ -167,6 +169,7 @@ impl Runtime {
             .with_no_pivot(opts.no_pivot)
             .with_detach(opts.detach)
             .build()?;
+        tether.release();
         Ok(container)
     }
 
@@ -302,6 +305,7 @@ impl Runtime {
         let root = self.ensure_root()?;
         let dir = root.join(&opts.id);
         let before = tenant_sockets(&dir);
+        let tether = Tether::arm();
         let built = (|| -> Result<Pid, ContainerError> {
             Ok(
                 ContainerBuilder::new(opts.id.clone(), SyscallType::default())
@@ -326,6 +330,12 @@ impl Runtime {
                     .build()?,
             )
         })();
+        // killed at once, not after the wait below
+        if built.is_ok() {
+            tether.release();
+        } else {
+            drop(tether);
+        }
         if built.is_err() {
             // a failed build returns before its intermediate process, which still has this
             // exec's socket, exited: a moment for it to go
