@@ -451,7 +451,7 @@ def soak_ctr(part, sizes):
     # what the long-lived container itself holds is not a leftover of the runs
     sampler = Sampler("ctr", shim, NS, ["soak-long"], footprint(NS))
     sampler.sample(0)
-    failures = exec_failures = execs = 0
+    failures = exec_failures = execs = i = 0  # i stays 0 with SOAK_RUNS=0
     for i in range(1, runs + 1):
         r = ctr_run(NS, SHIM_RUNTIME, "--rm", WASM, f"soak-{i}")
         if r.rc != 0 or "hello from wasm" not in r.out:
@@ -541,7 +541,7 @@ def soak_cri(part, sizes):
                    "one shim serves the long-lived pod", shims(K8S))
         sampler = Sampler("cri", shim, K8S, [long_pod, *long_ids], footprint(K8S))
         sampler.sample(0)
-        failures = exec_failures = 0
+        failures = exec_failures = i = 0  # i stays 0 with SOAK_CRI=0
         pod_ids = []
         for i in range(1, cycles + 1):
             ok, pod, ids, r = pod_up(f"{DIR}/cri-logs/cycle", ["sleep", "360000"])
