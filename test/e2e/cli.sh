@@ -374,13 +374,14 @@ killed_in_flight() {
   while (( ${EPOCHREALTIME/./} - t0 < delay * 1000 )); do :; done
   IN_FLIGHT=0
   if kill -STOP $forker 2>/dev/null; then
+    # stopped, the forker sends nothing more: the new process finishes its setup and waits
+    sleep 0.3
+    # a guard that got the hand-over exits at once (a zombie of the stopped forker)
     for child in $(cat /proc/$forker/task/*/children 2>/dev/null); do
-      [ "$(cat /proc/$child/comm 2>/dev/null)" = runwasm ] && IN_FLIGHT=1
+      [ "$(cat /proc/$child/comm 2>/dev/null)" = runwasm ] && runs $child && IN_FLIGHT=1
     done
   fi
   FORKED=$(cat "$pid_file" 2>/dev/null)
-  # stopped, the forker sends nothing more: the new process finishes its setup and waits
-  sleep 0.3
   kill -KILL $forker 2>/dev/null; wait $forker 2>/dev/null
 }
 
@@ -392,8 +393,8 @@ test_case "cli: create and exec SIGKILLed in flight take their half-made process
 # an exec's init waited for ever holding the caller's stdio, a create's made its cgroup
 # and mounts after the caller cleaned up
 caught=0
-for delay in 0 1 3; do
-  id=cli-killed-create-$delay
+for delay in 0 0 1 1 3; do
+  attempt=$((${attempt:-0} + 1)); id=cli-killed-create-$attempt
   killed_in_flight $delay create --bundle "$W_DIR/bb" $id
   caught=$((caught + IN_FLIGHT))
   [ "$IN_FLIGHT" = 1 ] || { "$RUNWASM" --root "$W_ROOT" delete --force $id >/dev/null 2>&1; continue; }
@@ -406,7 +407,7 @@ done
 
 run "$RUNWASM" --root "$W_ROOT" run -d --bundle "$W_DIR/bb" cli-killed-exec; assert_rc 0 "run -d"
 caught=0
-for delay in 0 1 3; do
+for delay in 0 0 1 1 3; do
   killed_in_flight $delay exec --detach cli-killed-exec sleep 3600
   caught=$((caught + IN_FLIGHT))
   [ "$IN_FLIGHT" = 1 ] || { runs "$FORKED" && kill -KILL "$FORKED"; continue; }

@@ -19,7 +19,7 @@
 //! See `guard` for the process and `forks` for the fork events.
 
 use std::ffi::CString;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use nix::fcntl::OFlag;
 use nix::sys::wait::waitpid;
@@ -31,7 +31,15 @@ const FAILED: u8 = b'f';
 
 /// The tether of one create or exec; [`Tether::release`] it once the container is handed over.
 pub struct Tether {
-    guard: Option<(Pid, OwnedFd)>,
+    guard: Option<GuardHandle>,
+}
+
+struct GuardHandle {
+    pid: Pid,
+    messages: OwnedFd,
+    /// The process that armed the tether: libcontainer forks without exec, so a copy of this
+    /// value lives in its children too, and must not talk to the guard from there.
+    owner: Pid,
 }
 
 impl Tether {
@@ -51,11 +59,16 @@ impl Tether {
 
     /// Tells the guard how it ended and waits for it to exit.
     fn end(&mut self, how: u8) {
-        if let Some((pid, messages)) = self.guard.take() {
-            // a failed write means the guard is gone already
-            let _ = nix::unistd::write(&messages, &[how]);
-            let _ = waitpid(pid, None);
+        let Some(guard) = self.guard.take() else {
+            return;
+        };
+        if nix::unistd::getpid() != guard.owner {
+            std::mem::forget(guard.messages);
+            return;
         }
+        // a failed write means the guard is gone already
+        let _ = nix::unistd::write(&guard.messages, &[how]);
+        let _ = waitpid(guard.pid, None);
     }
 }
 
@@ -66,11 +79,19 @@ impl Drop for Tether {
     }
 }
 
-fn fork_guard() -> nix::Result<(Pid, OwnedFd)> {
+fn fork_guard() -> nix::Result<GuardHandle> {
     let main = nix::unistd::getpid();
     let children = CString::new(format!("/proc/{main}/task/{}/children", gettid()))
         .expect("a path without NUL");
     let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+    // a pidfd of this process, taken here: the guard without one would not know when to act
+    // SAFETY: a plain system call; its result is checked before it is owned
+    let main_fd = unsafe { libc::syscall(libc::SYS_pidfd_open, main.as_raw(), 0) } as i32;
+    if main_fd < 0 {
+        return Err(nix::Error::last());
+    }
+    // SAFETY: pidfd_open returned this fd, owned from here on
+    let main_fd = unsafe { OwnedFd::from_raw_fd(main_fd) };
     // subscribed here, before anything is forked; only the guard keeps it
     let forks = forks::subscribe();
     // SAFETY: the child runs only the guard, which makes raw system calls and allocates
@@ -78,11 +99,16 @@ fn fork_guard() -> nix::Result<(Pid, OwnedFd)> {
     match unsafe { nix::unistd::fork() }? {
         ForkResult::Child => guard::run(&guard::Watch {
             main: main.as_raw(),
+            main_fd: main_fd.as_raw_fd(),
             children: &children,
             messages: read.as_raw_fd(),
             forks: forks.as_ref().map_or(-1, |f| f.as_raw_fd()),
         }),
-        ForkResult::Parent { child } => Ok((child, write)),
+        ForkResult::Parent { child } => Ok(GuardHandle {
+            pid: child,
+            messages: write,
+            owner: main,
+        }),
     }
 }
 

@@ -8,8 +8,9 @@ use std::os::fd::{FromRawFd, OwnedFd};
 /// The connector's process events: `CN_IDX_PROC`, `CN_VAL_PROC` of <linux/connector.h>.
 const CN_IDX_PROC: u32 = 1;
 const CN_VAL_PROC: u32 = 1;
-/// `PROC_CN_MCAST_LISTEN` and `PROC_EVENT_FORK` of <linux/cn_proc.h>.
+/// `PROC_CN_MCAST_LISTEN`, `PROC_CN_MCAST_IGNORE` and `PROC_EVENT_FORK` of <linux/cn_proc.h>.
 const MCAST_LISTEN: u32 = 1;
+const MCAST_IGNORE: u32 = 2;
 const EVENT_FORK: u32 = 1;
 
 /// Sizes of the headers before a proc_event: `nlmsghdr`, then `cn_msg`.
@@ -22,8 +23,11 @@ const PARENT_TGID: usize = WHAT + 16 + 4;
 const CHILD_PID: usize = WHAT + 16 + 8;
 const CHILD_TGID: usize = WHAT + 16 + 12;
 
+/// The most events one drain reads.
+const DRAIN_AT_MOST: usize = 512;
+
 #[repr(C)]
-struct ListenRequest {
+struct ControlRequest {
     // nlmsghdr
     len: u32,
     kind: u16,
@@ -73,33 +77,45 @@ pub fn subscribe() -> Option<OwnedFd> {
             (&size as *const libc::c_int).cast(),
             size_len,
         );
-        let request = ListenRequest {
-            len: std::mem::size_of::<ListenRequest>() as u32,
-            kind: libc::NLMSG_DONE as u16,
-            flags: 0,
-            seq: 0,
-            port: libc::getpid() as u32,
-            idx: CN_IDX_PROC,
-            val: CN_VAL_PROC,
-            cn_seq: 0,
-            ack: 0,
-            data_len: 4,
-            cn_flags: 0,
-            op: MCAST_LISTEN,
-        };
-        let len = std::mem::size_of::<ListenRequest>();
-        if libc::send(fd, (&request as *const ListenRequest).cast(), len, 0) != len as isize {
-            return None;
-        }
-        Some(socket)
+        control(fd, MCAST_LISTEN).then_some(socket)
     }
+}
+
+/// Stops the kernel's fork events for this socket (it makes them only while someone listens).
+pub fn unsubscribe(socket: i32) {
+    control(socket, MCAST_IGNORE);
+}
+
+/// Sends the connector a listen or ignore request; whether it was sent whole.
+fn control(socket: i32, op: u32) -> bool {
+    let request = ControlRequest {
+        len: std::mem::size_of::<ControlRequest>() as u32,
+        kind: libc::NLMSG_DONE as u16,
+        flags: 0,
+        seq: 0,
+        // SAFETY: a plain system call
+        port: unsafe { libc::getpid() } as u32,
+        idx: CN_IDX_PROC,
+        val: CN_VAL_PROC,
+        cn_seq: 0,
+        ack: 0,
+        data_len: 4,
+        cn_flags: 0,
+        op,
+    };
+    let len = std::mem::size_of::<ControlRequest>();
+    // SAFETY: sends a live, fully initialised request of its own size
+    let sent = unsafe { libc::send(socket, (&request as *const ControlRequest).cast(), len, 0) };
+    sent == len as isize
 }
 
 /// Calls `found` with each process (not thread) that `parent` forked, among the queued
 /// events; returns when none is left. Raw system calls on a stack buffer: safe in the guard.
 pub fn drain(socket: i32, parent: i32, mut found: impl FnMut(i32)) {
     let mut buf = [0u8; 1024];
-    loop {
+    // events of the whole host come in: a bound, so that a busy host cannot keep the guard
+    // from its other work (what is left is read on its next wake)
+    for _ in 0..DRAIN_AT_MOST {
         // SAFETY: a receive into a live stack buffer of its length
         let n = unsafe {
             libc::recv(
@@ -140,13 +156,15 @@ fn forked_by(datagram: &[u8], parent: i32) -> Option<i32> {
 mod tests {
     use super::*;
 
-    /// A fork event as the kernel lays it out.
+    /// A fork event as the kernel lays it out (offsets written out, not taken from the
+    /// parser: nlmsghdr 16 bytes, cn_msg 20, then proc_event's what at 36, cpu, an 8-byte
+    /// timestamp, and the fork's parent pid 52, parent tgid 56, child pid 60, child tgid 64).
     fn event(what: u32, parent_tgid: i32, child_pid: i32, child_tgid: i32) -> Vec<u8> {
-        let mut datagram = vec![0u8; CHILD_TGID + 4];
-        datagram[WHAT..WHAT + 4].copy_from_slice(&what.to_ne_bytes());
-        datagram[PARENT_TGID..PARENT_TGID + 4].copy_from_slice(&parent_tgid.to_ne_bytes());
-        datagram[CHILD_PID..CHILD_PID + 4].copy_from_slice(&child_pid.to_ne_bytes());
-        datagram[CHILD_TGID..CHILD_TGID + 4].copy_from_slice(&child_tgid.to_ne_bytes());
+        let mut datagram = vec![0u8; 68];
+        datagram[36..40].copy_from_slice(&what.to_ne_bytes());
+        datagram[56..60].copy_from_slice(&parent_tgid.to_ne_bytes());
+        datagram[60..64].copy_from_slice(&child_pid.to_ne_bytes());
+        datagram[64..68].copy_from_slice(&child_tgid.to_ne_bytes());
         datagram
     }
 

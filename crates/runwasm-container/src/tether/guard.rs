@@ -5,11 +5,15 @@ use std::ffi::CStr;
 
 use super::{forks, RELEASED};
 
-/// How often the guard looks at the children file: what it learns of forks when it cannot
-/// subscribe to fork events, and a second chance when events were lost.
+/// How often the guard looks at the children file: what it learns of forks when it has no
+/// fork events; with them, only a second chance for events that were lost.
 const LOOK_EVERY: libc::timespec = libc::timespec {
     tv_sec: 0,
     tv_nsec: 250_000,
+};
+const LOOK_EVERY_WITH_EVENTS: libc::timespec = libc::timespec {
+    tv_sec: 0,
+    tv_nsec: 5_000_000,
 };
 
 /// The most processes one guard holds: the intermediate process, the init and the hooks
@@ -18,8 +22,9 @@ const MOST: usize = 32;
 
 /// What the guard watches.
 pub struct Watch<'a> {
-    /// The runwasm process.
+    /// The runwasm process, and a pidfd of it.
     pub main: i32,
+    pub main_fd: i32,
     /// `/proc/MAIN/task/TID/children` of the thread that calls libcontainer.
     pub children: &'a CStr,
     /// The tether's pipe: RELEASED, FAILED, or the end when runwasm is gone.
@@ -80,24 +85,37 @@ impl Guarded {
 /// Guards the children of `watch.main` until it sends RELEASED (the guard exits) or FAILED,
 /// or dies (the guard kills them all, then exits).
 pub fn run(watch: &Watch) -> ! {
-    let keep = [watch.messages, watch.forks];
-    close_all_but(&keep);
-    // SAFETY: plain system calls
-    let (me, main_fd) = unsafe {
-        (
-            libc::getpid(),
-            libc::syscall(libc::SYS_pidfd_open, watch.main, 0) as i32,
-        )
-    };
+    detach();
+    close_all_but(&[watch.messages, watch.forks, watch.main_fd]);
+    // SAFETY: a plain system call
+    let me = unsafe { libc::getpid() };
     let mut guarded = Guarded {
         me,
         pids: [(0, -1); MOST],
         count: 0,
     };
+    // the kernel queued this process's own fork before it ran: without that event, the
+    // subscription was ignored (runwasm outside the initial pid namespace)
+    let mut forks = -1;
+    if watch.forks >= 0 {
+        let mut subscribed = false;
+        forks::drain(watch.forks, watch.main, |pid| {
+            subscribed |= pid == me;
+            guarded.add(pid);
+        });
+        if subscribed {
+            forks = watch.forks;
+        }
+    }
+    let look_every = if forks >= 0 {
+        LOOK_EVERY_WITH_EVENTS
+    } else {
+        LOOK_EVERY
+    };
     let (mut list, mut recheck) = ([0u8; 4096], [0u8; 4096]);
     loop {
-        if watch.forks >= 0 {
-            forks::drain(watch.forks, watch.main, |pid| {
+        if forks >= 0 {
+            forks::drain(forks, watch.main, |pid| {
                 guarded.add(pid);
             });
         }
@@ -112,27 +130,48 @@ pub fn run(watch: &Watch) -> ! {
         }
         let mut fds = [
             poll_in(watch.messages),
-            poll_in(main_fd),
-            poll_in(watch.forks),
+            poll_in(watch.main_fd),
+            poll_in(forks),
         ];
         // SAFETY: ppoll on a live array of pollfds (a negative fd is skipped)
-        let ready = unsafe { libc::ppoll(fds.as_mut_ptr(), 3, &LOOK_EVERY, std::ptr::null()) };
-        let main_gone = main_fd < 0 || (ready > 0 && fds[1].revents != 0);
+        let ready = unsafe { libc::ppoll(fds.as_mut_ptr(), 3, &look_every, std::ptr::null()) };
+        let main_gone = ready > 0 && fds[1].revents != 0;
         if !main_gone && (ready <= 0 || fds[0].revents == 0) {
             continue;
         }
-        match read_message(watch.messages) {
-            Some(RELEASED) => exit(),
-            // FAILED, or the end of runwasm: first what it forked last
-            _ => {
-                if watch.forks >= 0 {
-                    forks::drain(watch.forks, watch.main, |pid| {
-                        guarded.add(pid);
-                    });
-                }
-                guarded.kill_all();
-                exit()
-            }
+        if read_message(watch.messages) == Some(RELEASED) {
+            exit(forks);
+        }
+        // FAILED, or runwasm died: what it forked dies. Killed first, so that none forks any
+        // more (a process with SIGKILL pending cannot finish a fork), then what it forked last
+        guarded.kill_all();
+        if forks >= 0 {
+            forks::drain(forks, watch.main, |pid| {
+                guarded.add(pid);
+            });
+            guarded.kill_all();
+        }
+        exit(forks)
+    }
+}
+
+/// Out of runwasm's process group, deaf to the signals a terminal or a caller sends a whole
+/// group: a Ctrl-C or a group kill that ends runwasm must leave the guard to act.
+fn detach() {
+    // SAFETY: setpgid and signal dispositions of this process
+    unsafe {
+        libc::setpgid(0, 0);
+        for signal in [
+            libc::SIGINT,
+            libc::SIGTERM,
+            libc::SIGHUP,
+            libc::SIGQUIT,
+            libc::SIGTSTP,
+            libc::SIGTTIN,
+            libc::SIGTTOU,
+            libc::SIGPIPE,
+        ] {
+            libc::signal(signal, libc::SIG_IGN);
         }
     }
 }
@@ -160,23 +199,38 @@ fn read_message(messages: i32) -> Option<u8> {
 }
 
 /// Nothing of runwasm's stays open in the guard (its stdio may be an exec's fifos).
-fn close_all_but(keep: &[i32; 2]) {
-    let (low, high) = (keep[0].min(keep[1]), keep[0].max(keep[1]));
+fn close_all_but(keep: &[i32; 3]) {
+    let mut sorted = *keep;
+    sorted.sort_unstable();
     let mut from = 0;
-    for fd in [low, high] {
-        if fd >= 0 {
-            if fd > from {
-                // SAFETY: closes fds of this process
-                unsafe { libc::close_range(from as u32, (fd - 1) as u32, 0) };
-            }
-            from = fd + 1;
-        }
+    for fd in sorted.into_iter().filter(|fd| *fd >= 0) {
+        close_range(from, fd - 1);
+        from = fd + 1;
     }
-    // SAFETY: as above
-    unsafe { libc::close_range(from as u32, u32::MAX, 0) };
+    close_range(from, i32::MAX);
 }
 
-fn exit() -> ! {
+/// Closes fds `low..=high`, one by one where close_range is refused (a seccomp filter, an
+/// old kernel) up to a bound past any fd runwasm holds.
+fn close_range(low: i32, high: i32) {
+    if low > high {
+        return;
+    }
+    // SAFETY: closes fds of this process
+    if unsafe { libc::close_range(low as u32, high as u32, 0) } == 0 {
+        return;
+    }
+    for fd in low..=high.min(4096) {
+        // SAFETY: as above
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// Ends the guard, its fork events unsubscribed first.
+fn exit(forks: i32) -> ! {
+    if forks >= 0 {
+        forks::unsubscribe(forks);
+    }
     // SAFETY: ends this process at once, as a forked child must
     unsafe { libc::_exit(0) }
 }
