@@ -156,11 +156,20 @@ pub fn run(watch: &Watch) -> ! {
 }
 
 /// Out of runwasm's process group, deaf to the signals a terminal or a caller sends a whole
-/// group: a Ctrl-C or a group kill that ends runwasm must leave the guard to act.
+/// group: a Ctrl-C or a group kill that ends runwasm must leave the guard to act. And first in
+/// line for a CPU where the host allows it (real-time, lowest priority): when runwasm dies,
+/// its caller's cleanup (the runc shim unmounts the rootfs at once) races the guard's kill,
+/// and a half-made init still running then makes mount points in the unmounted rootfs dir.
 fn detach() {
-    // SAFETY: setpgid and signal dispositions of this process
+    // SAFETY: setpgid, scheduling and signal dispositions of this process
     unsafe {
         libc::setpgid(0, 0);
+        // refused without CAP_SYS_NICE or in a cgroup with no real-time budget: then not
+        libc::sched_setscheduler(
+            0,
+            libc::SCHED_FIFO,
+            &libc::sched_param { sched_priority: 1 },
+        );
         for signal in [
             libc::SIGINT,
             libc::SIGTERM,
