@@ -21,6 +21,8 @@ pub enum ContainerError {
     ServeSetting(#[from] runwasm_wasm::serve::SettingError),
     #[error(transparent)]
     Sandbox(#[from] crate::sandbox::SandboxError),
+    #[error("container {id:?}: its state file is empty or cut short ({reason})")]
+    StateCutShort { id: String, reason: String },
     #[error("{0}")]
     Libcontainer(String),
     #[error("cgroup: {0}")]

@@ -129,7 +129,14 @@ impl Runtime {
                 loaded => return Ok(loaded?),
             }
         }
-        Ok(Container::load(dir)?)
+        // still cut short: its writer was killed while saving
+        Container::load(dir).map_err(|e| match is_partial_state(&e) {
+            true => ContainerError::StateCutShort {
+                id: id.to_string(),
+                reason: crate::error::error_chain(&e),
+            },
+            false => e.into(),
+        })
     }
 
     /// Creates the container: isolation set up, the process waiting for `start`.
@@ -156,10 +163,15 @@ impl Runtime {
         )?;
         let wasm = executor.is_wasm();
         tracing::debug!(id = %opts.id, wasm, "creating container");
-        let tether = Tether::arm();
+        let root = self.ensure_root()?;
+        // a container of that id owns its cgroup: this create must not touch it
+        if root.join(&opts.id).exists() {
+            return Err(libcontainer::error::LibcontainerError::Exist.into());
+        }
+        let tether = Tether::arm(&self.cgroup_dirs_made_for(&spec, &opts.id));
         let container = ContainerBuilder::new(opts.id.clone(), SyscallType::default())
             .with_executor(executor)
-            .with_root_path(self.ensure_root()?)?
+            .with_root_path(root)?
             .with_pid_file(opts.pid_file.as_ref())?
             .with_console_socket(opts.console_socket.as_ref())
             .with_preserved_fds(opts.preserve_fds)
@@ -171,6 +183,19 @@ impl Runtime {
             .build()?;
         tether.release();
         Ok(container)
+    }
+
+    /// The cgroup directories a create makes, with the cgroupfs driver (systemd's are units,
+    /// which systemd removes when they empty).
+    fn cgroup_dirs_made_for(&self, spec: &Spec, id: &str) -> Vec<PathBuf> {
+        if self.systemd_cgroup {
+            return Vec::new();
+        }
+        let path = libcontainer::utils::get_cgroup_path(
+            &spec.linux().as_ref().and_then(|l| l.cgroups_path().clone()),
+            id,
+        );
+        crate::cgroup::container_dirs(&path)
     }
 
     #[tracing::instrument(level = "info", skip(self))]
@@ -213,6 +238,11 @@ impl Runtime {
                 self.remove_dir_without_state(id);
                 return Ok(());
             }
+            Err(ContainerError::StateCutShort { reason, .. }) if force => {
+                tracing::warn!("removing a container whose state file is cut short: {reason}");
+                self.remove_dir_with_state_cut_short(id);
+                return Ok(());
+            }
             other => other?,
         };
         if !force && !container.can_delete() {
@@ -233,6 +263,18 @@ impl Runtime {
         if !id.is_empty() && !id.contains('/') && dir.is_dir() && !dir.join("state.json").exists() {
             let _ = fs::remove_dir_all(&dir);
         }
+    }
+
+    /// A state dir whose state.json stays empty or cut short: a `runwasm create` killed while
+    /// it saved the state (libcontainer rewrites the file in place). Killed at the first save,
+    /// nothing else of it exists; at the second, its processes and cgroup do, and the cgroup
+    /// path is in youki_config.json.
+    fn remove_dir_with_state_cut_short(&self, id: &str) {
+        let dir = self.root.join(id);
+        if let Ok(config) = libcontainer::config::YoukiConfig::load(&dir) {
+            empty_cgroup(config.cgroup_path, self.systemd_cgroup, id, true);
+        }
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[tracing::instrument(level = "info", skip(self))]
@@ -305,7 +347,8 @@ impl Runtime {
         let root = self.ensure_root()?;
         let dir = root.join(&opts.id);
         let before = tenant_sockets(&dir);
-        let tether = Tether::arm();
+        // an exec joins the container's cgroup: it makes no directory of its own
+        let tether = Tether::arm(&[]);
         let built = (|| -> Result<Pid, ContainerError> {
             Ok(
                 ContainerBuilder::new(opts.id.clone(), SyscallType::default())
@@ -420,10 +463,20 @@ fn empty_cgroup_of_unfinished_create(container: &Container) {
             Err(_) => return,
         },
     };
+    empty_cgroup(
+        cgroup_path,
+        container.systemd(),
+        container.id(),
+        recorded.is_none(),
+    );
+}
+
+/// Kills every process in a cgroup and waits (briefly) for it to empty; `remove`s it then.
+fn empty_cgroup(cgroup_path: PathBuf, systemd_cgroup: bool, id: &str, remove: bool) {
     let Ok(manager) = libcgroups::common::create_cgroup_manager(CgroupConfig {
         cgroup_path,
-        systemd_cgroup: container.systemd(),
-        container_name: container.id().to_string(),
+        systemd_cgroup,
+        container_name: id.to_string(),
     }) else {
         return;
     };
@@ -438,7 +491,7 @@ fn empty_cgroup_of_unfinished_create(container: &Container) {
     {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    if recorded.is_none() {
+    if remove {
         if let Err(e) = manager.remove() {
             tracing::warn!("cannot remove the cgroup of an unfinished create: {e}");
         }
@@ -561,6 +614,20 @@ mod tests {
             err.to_string().contains("parse container state file"),
             "{err}"
         );
+        assert!(matches!(err, ContainerError::StateCutShort { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_forced_delete_removes_a_state_dir_with_its_state_cut_short() {
+        // what a `runwasm create` killed while it saved the state leaves
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("cut")).unwrap();
+        std::fs::write(root.path().join("cut/state.json"), r#"{"id":"cut","#).unwrap();
+        let runtime = Runtime::new(root.path(), false);
+        assert!(runtime.delete("cut", false).is_err());
+        assert!(root.path().join("cut").exists());
+        runtime.delete("cut", true).unwrap();
+        assert!(!root.path().join("cut").exists());
     }
 
     #[test]

@@ -15,11 +15,16 @@
 //! process dies before it released the tether, the guard SIGKILLs them through their pidfds:
 //! from outside their pid namespace, so an init that is pid 1 of its own namespace dies too (a
 //! signal the kernel sends on its own behalf, such as an O_ASYNC one, would be ignored there).
-//! Being a process of its own, the guard keeps watching while this one is stopped.
+//! Being a process of its own, the guard keeps watching while this one is stopped. Once they
+//! are dead it removes the directories the create was making for them (the container's
+//! cgroup): the caller's cleanup may have run while a killed process was still in them, or
+//! just before its last mkdir.
 //! See `guard` for the process and `forks` for the fork events.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 
 use nix::fcntl::OFlag;
 use nix::sys::wait::waitpid;
@@ -43,10 +48,11 @@ struct GuardHandle {
 }
 
 impl Tether {
-    /// Guards the children that the calling thread forks from now on. Without a guard (fork
-    /// failed) the create goes on unguarded, with a warning.
-    pub fn arm() -> Tether {
-        let guard = fork_guard()
+    /// Guards the children that the calling thread forks from now on, and `made_dirs`, the
+    /// empty directories they may make, which go with them (rmdir: never one still in use).
+    /// Without a guard (fork failed) the create goes on unguarded, with a warning.
+    pub fn arm(made_dirs: &[PathBuf]) -> Tether {
+        let guard = fork_guard(made_dirs)
             .map_err(|e| tracing::warn!("no guard for this create's processes: {e}"))
             .ok();
         Tether { guard }
@@ -79,8 +85,13 @@ impl Drop for Tether {
     }
 }
 
-fn fork_guard() -> nix::Result<GuardHandle> {
+fn fork_guard(made_dirs: &[PathBuf]) -> nix::Result<GuardHandle> {
     let main = nix::unistd::getpid();
+    // C strings made here: the guard cannot allocate
+    let made_dirs: Vec<CString> = made_dirs
+        .iter()
+        .filter_map(|dir| CString::new(dir.as_os_str().as_bytes()).ok())
+        .collect();
     let children = CString::new(format!("/proc/{main}/task/{}/children", gettid()))
         .expect("a path without NUL");
     let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
@@ -103,6 +114,7 @@ fn fork_guard() -> nix::Result<GuardHandle> {
             children: &children,
             messages: read.as_raw_fd(),
             forks: forks.as_ref().map_or(-1, |f| f.as_raw_fd()),
+            made_dirs: &made_dirs,
         }),
         ForkResult::Parent { child } => Ok(GuardHandle {
             pid: child,

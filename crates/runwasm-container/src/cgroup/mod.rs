@@ -95,6 +95,50 @@ fn parse_v1_dirs(proc_cgroup: &str, root: &Path) -> HashMap<String, PathBuf> {
     dirs
 }
 
+/// The directories libcgroups makes for a container whose cgroup path is `cgroup_path` (the
+/// spec's `cgroupsPath`, cgroupfs driver): one per v1 controller hierarchy, or the one v2
+/// directory. Named hierarchies (`name=systemd`) hold no controller and get none.
+pub fn container_dirs(cgroup_path: &Path) -> Vec<PathBuf> {
+    let relative = cgroup_path.strip_prefix("/").unwrap_or(cgroup_path);
+    if unified_host() {
+        return vec![Path::new(DEFAULT_CGROUP_ROOT).join(relative)];
+    }
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .map(|text| v1_mount_points(&text))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|mount| mount.join(relative))
+        .collect()
+}
+
+/// The mount options of a v1 hierarchy that are no controller.
+const NOT_CONTROLLERS: [&str; 6] = [
+    "rw",
+    "ro",
+    "xattr",
+    "noprefix",
+    "clone_children",
+    "cpuset_v2_mode",
+];
+
+/// The mount points of the v1 hierarchies that hold a controller, from /proc/PID/mountinfo
+/// (`... MOUNT_POINT OPTIONS ... - cgroup SOURCE SUPER_OPTIONS`).
+fn v1_mount_points(mountinfo: &str) -> Vec<PathBuf> {
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (mount, fs) = line.split_once(" - ")?;
+            let mut fs = fs.split_whitespace();
+            let (kind, _source, options) = (fs.next()?, fs.next()?, fs.next()?);
+            let controls = options
+                .split(',')
+                .any(|o| !o.contains('=') && !NOT_CONTROLLERS.contains(&o));
+            let mount_point = mount.split(' ').nth(4)?;
+            (kind == "cgroup" && controls).then(|| PathBuf::from(mount_point))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +198,22 @@ mod tests {
         assert_eq!(
             TaskCgroup::parse("1:cpu:/a\n", Path::new("/sys/fs/cgroup"), false),
             None
+        );
+    }
+
+    #[test]
+    fn v1_mount_points_of_controller_hierarchies_only() {
+        let mountinfo = "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n\
+            32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw,relatime - cgroup cgroup rw,cpu,cpuacct\n\
+            39 31 0:36 / /sys/fs/cgroup/pids rw,relatime - cgroup cgroup rw,pids\n\
+            40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd\n\
+            41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw\n";
+        assert_eq!(
+            v1_mount_points(mountinfo),
+            [
+                PathBuf::from("/sys/fs/cgroup/cpu,cpuacct"),
+                PathBuf::from("/sys/fs/cgroup/pids")
+            ]
         );
     }
 }

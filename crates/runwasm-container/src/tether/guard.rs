@@ -1,7 +1,7 @@
 //! The guard process. It runs right after a fork from a process that may have other threads,
 //! so it makes raw system calls on stack buffers and never allocates.
 
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
 
 use super::{forks, RELEASED};
 
@@ -31,7 +31,17 @@ pub struct Watch<'a> {
     pub messages: i32,
     /// Subscribed fork events, or -1.
     pub forks: i32,
+    /// Directories to remove once what was killed is dead.
+    pub made_dirs: &'a [CString],
 }
+
+/// How long the guard waits for what it killed to die, and then for the directories to empty.
+const DEATH_WAIT_MS: i64 = 2_000;
+const RMDIR_TRIES: usize = 20;
+const RMDIR_PAUSE: libc::timespec = libc::timespec {
+    tv_sec: 0,
+    tv_nsec: 5_000_000,
+};
 
 /// The processes guarded so far, each with its pidfd.
 struct Guarded {
@@ -64,6 +74,30 @@ impl Guarded {
         self.count -= 1;
         // SAFETY: closes a pidfd this process opened
         unsafe { libc::close(self.pids[self.count].1) };
+    }
+
+    /// Waits, up to `DEATH_WAIT_MS`, until every guarded process has exited.
+    fn wait_all_dead(&self) {
+        let mut fds = [poll_in(-1); MOST];
+        for (slot, (_, fd)) in fds.iter_mut().zip(&self.pids[..self.count]) {
+            slot.fd = *fd;
+        }
+        let deadline = now_ms() + DEATH_WAIT_MS;
+        loop {
+            let left = deadline - now_ms();
+            if left <= 0 || fds.iter().all(|p| p.fd < 0) {
+                return;
+            }
+            // SAFETY: poll on a live stack array (a negative fd is skipped); a pidfd is
+            // readable once its process has exited
+            if unsafe { libc::poll(fds.as_mut_ptr(), MOST as libc::nfds_t, left as i32) } < 0 {
+                return;
+            }
+            for p in fds.iter_mut().filter(|p| p.revents != 0) {
+                p.fd = -1;
+                p.revents = 0;
+            }
+        }
     }
 
     fn kill_all(&self) {
@@ -151,8 +185,37 @@ pub fn run(watch: &Watch) -> ! {
             });
             guarded.kill_all();
         }
+        guarded.wait_all_dead();
+        remove_dirs(watch.made_dirs);
         exit(forks)
     }
+}
+
+/// Removes the directories that are there and empty; one that is busy (a process that still
+/// dies in it) is tried again, briefly.
+fn remove_dirs(dirs: &[CString]) {
+    for dir in dirs {
+        for _ in 0..RMDIR_TRIES {
+            // SAFETY: rmdir of a C string; nanosleep of a constant
+            unsafe {
+                if libc::rmdir(dir.as_ptr()) == 0 || *libc::__errno_location() != libc::EBUSY {
+                    break;
+                }
+                libc::nanosleep(&RMDIR_PAUSE, std::ptr::null_mut());
+            }
+        }
+    }
+}
+
+/// The monotonic clock, in milliseconds.
+fn now_ms() -> i64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: writes a live stack value
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    now.tv_sec * 1_000 + now.tv_nsec / 1_000_000
 }
 
 /// Out of runwasm's process group, deaf to the signals a terminal or a caller sends a whole
