@@ -8,6 +8,7 @@ pub mod cgroup;
 pub mod error;
 pub mod executor;
 pub mod lsm;
+mod notify_sockets;
 pub mod runtime;
 pub mod sandbox;
 pub mod seal;

@@ -1,4 +1,4 @@
-//! The container operations behind `runwasm` (and, later, the shim): one state directory per
+//! The container operations behind `runwasm` and the shim: one state directory per
 //! container under `root`, in libcontainer's format.
 
 use std::collections::HashMap;
@@ -16,6 +16,7 @@ use oci_spec::runtime::{LinuxResources, Process, Spec};
 
 use crate::artifact;
 use crate::error::ContainerError;
+use crate::notify_sockets::NotifySockets;
 use crate::state::{status_name, RuncState};
 use crate::tether::Tether;
 use crate::workload::executor_for;
@@ -345,8 +346,7 @@ impl Runtime {
             None => (None, None),
         };
         let root = self.ensure_root()?;
-        let dir = root.join(&opts.id);
-        let before = tenant_sockets(&dir);
+        let sockets = NotifySockets::before_exec(&root.join(&opts.id));
         // an exec joins the container's cgroup: it makes no directory of its own
         let tether = Tether::arm(&[]);
         let built = (|| -> Result<Pid, ContainerError> {
@@ -373,28 +373,14 @@ impl Runtime {
                     .build()?,
             )
         })();
-        // killed at once, not after the wait below
         if built.is_ok() {
             tether.release();
         } else {
+            // killed at once, not after the wait
             drop(tether);
+            sockets.wait_for_this_exec();
         }
-        if built.is_err() {
-            // a failed build returns before its intermediate process, which still has this
-            // exec's socket, exited: a moment for it to go
-            let deadline = std::time::Instant::now() + std::time::Duration::from_millis(200);
-            while std::time::Instant::now() < deadline {
-                let bound = bound_unix_names();
-                let pending = tenant_sockets(&dir)
-                    .into_iter()
-                    .any(|name| !before.contains(&name) && bound.contains(&name));
-                if !pending {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-        }
-        remove_stale_tenant_sockets(&dir);
+        sockets.remove_stale();
         built.map_err(|err| match pids_limit_reached(init) {
             Some(why) => ContainerError::Libcontainer(format!("{err} ({why})")),
             None => err,
@@ -473,6 +459,12 @@ fn empty_cgroup_of_unfinished_create(container: &Container) {
 
 /// Kills every process in a cgroup and waits (briefly) for it to empty; `remove`s it then.
 fn empty_cgroup(cgroup_path: PathBuf, systemd_cgroup: bool, id: &str, remove: bool) {
+    // a create killed half-way joined the controllers one by one (in no fixed order): its
+    // process may be in some of them and not in devices, the one libcgroups lists pids from
+    let dirs = match systemd_cgroup {
+        true => Vec::new(),
+        false => crate::cgroup::container_dirs(&cgroup_path),
+    };
     let Ok(manager) = libcgroups::common::create_cgroup_manager(CgroupConfig {
         cgroup_path,
         systemd_cgroup,
@@ -480,78 +472,31 @@ fn empty_cgroup(cgroup_path: PathBuf, systemd_cgroup: bool, id: &str, remove: bo
     }) else {
         return;
     };
+    let members = || {
+        let mut pids = manager.get_all_pids().unwrap_or_default();
+        pids.extend(dirs.iter().flat_map(|dir| crate::cgroup::procs(dir)));
+        pids
+    };
     let _ = manager.freeze(libcgroups::common::FreezerState::Frozen);
-    for pid in manager.get_all_pids().unwrap_or_default() {
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-    }
+    let kill_all = |pids: Vec<Pid>| {
+        for pid in pids {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        }
+    };
+    kill_all(members());
     let _ = manager.freeze(libcgroups::common::FreezerState::Thawed);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    while manager.get_all_pids().is_ok_and(|pids| !pids.is_empty())
-        && std::time::Instant::now() < deadline
-    {
+    loop {
+        let left = members();
+        if left.is_empty() || std::time::Instant::now() >= deadline {
+            break;
+        }
+        kill_all(left);
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     if remove {
         if let Err(e) = manager.remove() {
             tracing::warn!("cannot remove the cgroup of an unfinished create: {e}");
-        }
-    }
-}
-
-/// libcontainer (0.7) binds each exec's notify socket, `tenant-notify-*.sock`, in the
-/// container's state dir and never removes it, whether the exec worked or not: a file per exec
-/// for the container's life (an exec probe every 10 s leaves 8,640 a day). After an exec, those
-/// no process has bound any more go; an exec running beside this one keeps its own (bound, so
-/// listed in /proc/net/unix under the bare name libcontainer binds it with).
-fn remove_stale_tenant_sockets(dir: &Path) {
-    let sockets = tenant_sockets(dir);
-    if sockets.is_empty() {
-        return;
-    }
-    let bound = bound_unix_names();
-    for name in sockets.iter().filter(|name| !bound.contains(name)) {
-        let _ = fs::remove_file(dir.join(name));
-    }
-}
-
-/// The names of the exec notify sockets in a container's state dir.
-fn tenant_sockets(dir: &Path) -> std::collections::HashSet<String> {
-    fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|name| name.starts_with("tenant-notify-") && name.ends_with(".sock"))
-        .collect()
-}
-
-/// The file names of the unix sockets bound in this network namespace; when /proc/net/unix
-/// cannot be read, every name counts as bound (nothing is removed).
-fn bound_unix_names() -> BoundNames {
-    let Ok(table) = fs::read_to_string("/proc/net/unix") else {
-        return BoundNames::All;
-    };
-    // Num RefCount Protocol Flags Type St Inode Path
-    BoundNames::These(
-        table
-            .lines()
-            .skip(1)
-            .filter_map(|line| line.split_whitespace().nth(7))
-            .map(|path| path.rsplit('/').next().unwrap_or(path).to_string())
-            .collect(),
-    )
-}
-
-enum BoundNames {
-    All,
-    These(std::collections::HashSet<String>),
-}
-
-impl BoundNames {
-    fn contains(&self, name: &str) -> bool {
-        match self {
-            Self::All => true,
-            Self::These(names) => names.contains(name),
         }
     }
 }
@@ -628,25 +573,6 @@ mod tests {
         assert!(root.path().join("cut").exists());
         runtime.delete("cut", true).unwrap();
         assert!(!root.path().join("cut").exists());
-    }
-
-    #[test]
-    fn an_exec_notify_socket_goes_once_nothing_has_it_bound() {
-        let dir = tempfile::tempdir().unwrap();
-        // what an exec that ended left (its listener closed)
-        let stale = dir.path().join("tenant-notify-0badc0de.sock");
-        drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
-        // an exec running beside it still listens on its own
-        let live = dir.path().join("tenant-notify-5eed1e55.sock");
-        let listener = std::os::unix::net::UnixListener::bind(&live).unwrap();
-        std::fs::write(dir.path().join("state.json"), "{}").unwrap();
-        remove_stale_tenant_sockets(dir.path());
-        assert!(!stale.exists(), "the stale socket is still there");
-        assert!(live.exists(), "the bound socket was removed");
-        assert!(dir.path().join("state.json").exists());
-        drop(listener);
-        remove_stale_tenant_sockets(dir.path());
-        assert!(!live.exists());
     }
 
     #[test]

@@ -111,6 +111,16 @@ pub fn container_dirs(cgroup_path: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The processes in a cgroup directory (none when it is gone).
+pub fn procs(dir: &Path) -> Vec<nix::unistd::Pid> {
+    std::fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|pid| pid.trim().parse().ok())
+        .map(nix::unistd::Pid::from_raw)
+        .collect()
+}
+
 /// The mount options of a v1 hierarchy that are no controller.
 const NOT_CONTROLLERS: [&str; 6] = [
     "rw",

@@ -147,13 +147,21 @@ pub fn run(watch: &Watch) -> ! {
         LOOK_EVERY
     };
     let (mut list, mut recheck) = ([0u8; 4096], [0u8; 4096]);
+    // with fork events the poll wakes for every fork on the host: the children file, their
+    // second chance, is read only when it timed out
+    let mut look = true;
     loop {
         if forks >= 0 {
             forks::drain(forks, watch.main, |pid| {
                 guarded.add(pid);
             });
         }
-        for pid in child_pids(read_children(watch.children, &mut list)) {
+        let children = if look || forks < 0 {
+            read_children(watch.children, &mut list)
+        } else {
+            &[]
+        };
+        for pid in child_pids(children) {
             // still listed once its pidfd is taken: the pidfd is of that child, not of a
             // process that got a reaped child's pid
             if guarded.add(pid).is_some()
@@ -169,6 +177,7 @@ pub fn run(watch: &Watch) -> ! {
         ];
         // SAFETY: ppoll on a live array of pollfds (a negative fd is skipped)
         let ready = unsafe { libc::ppoll(fds.as_mut_ptr(), 3, &look_every, std::ptr::null()) };
+        look = ready == 0;
         let main_gone = ready > 0 && fds[1].revents != 0;
         if !main_gone && (ready <= 0 || fds[0].revents == 0) {
             continue;
