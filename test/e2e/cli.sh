@@ -421,6 +421,38 @@ assert_eq "$(ls "$W_ROOT/cli-killed-exec" | grep -c 'tenant-notify')" 0 "exec no
 run "$RUNWASM" --root "$W_ROOT" delete --force cli-killed-exec; assert_rc 0
 assert_clean cli-killed-exec "$W_ROOT"
 
+# half_made ID STATE_JSON: the state dir a `runwasm create` killed in flight leaves for ID
+half_made() {
+  mkdir -p "$W_ROOT/$1"
+  printf '%s' "$2" > "$W_ROOT/$1/state.json"
+  printf '{"hooks":null,"cgroup_path":"/runwasm-e2e-cli/rw/%s"}' "$1" > "$W_ROOT/$1/youki_config.json"
+}
+
+test_case "cli: delete --force removes what a create killed half-way left (runwasm only)"
+# found by the stress suite's chaos: a create killed while its process joined the cgroup
+# controllers one by one (libcgroups lists pids from devices only), and one killed while it
+# saved state.json (rewritten in place)
+id=cli-half-joined
+half_made $id "{\"ociVersion\":\"1.1.0\",\"id\":\"$id\",\"status\":\"creating\",\"bundle\":\"$W_DIR/bb\",\"annotations\":{},\"useSystemd\":false}"
+sleep 3600 & half_pid=$!
+if [ -d /sys/fs/cgroup/cpuacct ] && [ -d /sys/fs/cgroup/devices ]; then
+  for c in cpuacct devices pids; do mkdir -p /sys/fs/cgroup/$c/runwasm-e2e-cli/rw/$id; done
+  echo $half_pid > /sys/fs/cgroup/cpuacct/runwasm-e2e-cli/rw/$id/cgroup.procs   # not devices
+else
+  mkdir -p /sys/fs/cgroup/runwasm-e2e-cli/rw/$id
+  echo $half_pid > /sys/fs/cgroup/runwasm-e2e-cli/rw/$id/cgroup.procs
+fi
+run "$RUNWASM" --root "$W_ROOT" delete --force $id; assert_rc 0 "delete --force of a half-joined create"
+wait $half_pid 2>/dev/null; assert_eq "$?" 137 "the process in one controller only was SIGKILLed"
+assert_clean $id "$W_ROOT"
+
+id=cli-state-cut-short
+half_made $id '{"ociVersion":"1.1.0","id":"cli-st'
+run "$RUNWASM" --root "$W_ROOT" delete $id; assert_rc 1 "delete without --force of a cut-short state"
+assert_contains "$ERR" "state file is empty or cut short" "the error names the cut-short state file"
+run "$RUNWASM" --root "$W_ROOT" delete --force $id; assert_rc 0 "delete --force of a cut-short state"
+assert_clean $id "$W_ROOT"
+
 test_case "cli: usage errors carry an error line too"
 both state
 same_failure "state without an id"
