@@ -252,7 +252,16 @@ impl Runtime {
         if force {
             empty_cgroup_of_unfinished_create(&container);
         }
-        container.delete(force)?;
+        match container.delete(force) {
+            // the guard of a killed create removes the container's empty cgroup dirs too: one
+            // that went between libcgroups' look and its rmdir fails the delete, and a second
+            // one finds it gone
+            Err(e) if force => {
+                tracing::debug!("deleting again: {e}");
+                container.delete(force)?
+            }
+            other => other?,
+        }
         tracing::info!("container deleted");
         Ok(())
     }
@@ -273,7 +282,7 @@ impl Runtime {
     fn remove_dir_with_state_cut_short(&self, id: &str) {
         let dir = self.root.join(id);
         if let Ok(config) = libcontainer::config::YoukiConfig::load(&dir) {
-            empty_cgroup(config.cgroup_path, self.systemd_cgroup, id, true);
+            empty_cgroup(config.cgroup_path, self.systemd_cgroup, id);
         }
         let _ = fs::remove_dir_all(&dir);
     }
@@ -431,9 +440,8 @@ impl Runtime {
 /// first. Such a container is recorded "creating", without an init pid (libcontainer then
 /// deletes it as stopped, and removing the cgroup fails with EBUSY while the orphaned init or
 /// intermediate process is still in it), or has no youki_config.json yet (libcontainer then
-/// skips the cgroup altogether, and it stays behind): its processes are killed, and a cgroup
-/// libcontainer does not know is removed here. The cgroup comes from the recorded config, else
-/// from the bundle's spec.
+/// skips the cgroup altogether, and it stays behind): its processes are killed and its cgroup
+/// is removed here. The cgroup comes from the recorded config, else from the bundle's spec.
 fn empty_cgroup_of_unfinished_create(container: &Container) {
     let recorded = container.spec().ok();
     if recorded.is_some() && container.status() != ContainerStatus::Creating {
@@ -449,16 +457,11 @@ fn empty_cgroup_of_unfinished_create(container: &Container) {
             Err(_) => return,
         },
     };
-    empty_cgroup(
-        cgroup_path,
-        container.systemd(),
-        container.id(),
-        recorded.is_none(),
-    );
+    empty_cgroup(cgroup_path, container.systemd(), container.id());
 }
 
-/// Kills every process in a cgroup and waits (briefly) for it to empty; `remove`s it then.
-fn empty_cgroup(cgroup_path: PathBuf, systemd_cgroup: bool, id: &str, remove: bool) {
+/// Kills every process in a cgroup, waits (briefly) for it to empty and removes it.
+fn empty_cgroup(cgroup_path: PathBuf, systemd_cgroup: bool, id: &str) {
     // a create killed half-way joined the controllers one by one (in no fixed order): its
     // process may be in some of them and not in devices, the one libcgroups lists pids from
     let dirs = match systemd_cgroup {
@@ -494,9 +497,20 @@ fn empty_cgroup(cgroup_path: PathBuf, systemd_cgroup: bool, id: &str, remove: bo
         kill_all(left);
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    if remove {
+    if dirs.is_empty() {
         if let Err(e) = manager.remove() {
             tracing::warn!("cannot remove the cgroup of an unfinished create: {e}");
+        }
+        return;
+    }
+    // not libcgroups' remove: the killed create's guard removes the same dirs, and one gone
+    // between libcgroups' look and its rmdir fails that
+    for dir in &dirs {
+        if let Err(e) = crate::cgroup::remove_empty_dir(dir) {
+            tracing::warn!(
+                "cannot remove the cgroup {} of an unfinished create: {e}",
+                dir.display()
+            );
         }
     }
 }

@@ -121,6 +121,22 @@ pub fn procs(dir: &Path) -> Vec<nix::unistd::Pid> {
         .collect()
 }
 
+/// Removes a cgroup directory once it is empty (a process that dies in it leaves it within
+/// moments); one that is gone already counts as removed.
+pub fn remove_empty_dir(dir: &Path) -> std::io::Result<()> {
+    let mut tries = 20;
+    loop {
+        match std::fs::remove_dir(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && tries > 1 => {
+                tries -= 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// The mount options of a v1 hierarchy that are no controller.
 const NOT_CONTROLLERS: [&str; 6] = [
     "rw",
@@ -209,6 +225,21 @@ mod tests {
             TaskCgroup::parse("1:cpu:/a\n", Path::new("/sys/fs/cgroup"), false),
             None
         );
+    }
+
+    #[test]
+    fn removing_a_dir_that_is_gone_succeeds() {
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("c1");
+        std::fs::create_dir(&dir).unwrap();
+        remove_empty_dir(&dir).unwrap();
+        assert!(!dir.exists());
+        remove_empty_dir(&dir).unwrap();
+        // a directory with something in it stays, with the error
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("f"), "").unwrap();
+        assert!(remove_empty_dir(&dir).is_err());
+        assert!(dir.exists());
     }
 
     #[test]
