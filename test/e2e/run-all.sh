@@ -33,12 +33,10 @@ DEFAULT_SUITES=(
   cri-http@containerd-2.1
   security
   fuzz  # cargo-fuzz targets, 30 s each (make fuzz: 300 s each)
+  # soak, load, 2 minutes of chaos and the resource faults at CI sizes (scripts/stress.py
+  # --short; make stress: the long sizes, docs/reliability.md)
+  stress
 )
-# Not yet in the default run: `stress` (scripts/stress.py --short; SUITES=stress runs it). Its
-# soak, load and resource faults pass, but its chaos part still fails one run in two or three,
-# each time on one rare leftover (docs/reliability.md, "What the run found"): a killed create's
-# mount points in a runc-shim bundle, a cgroup after a create refused as "already exists". A
-# CI gate must not be a coin toss; it joins this list when chaos passes run after run.
 SUITES=${SUITES:-${DEFAULT_SUITES[*]}}
 [ "${1:-}" = --list ] && { printf "%s\n" $SUITES; exit 0; }
 failed=() passed=()
