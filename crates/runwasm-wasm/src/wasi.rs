@@ -91,6 +91,20 @@ impl WasiPlan {
         }
     }
 
+    /// The plan of a context built once per request, settled once: no preopens for a
+    /// program that cannot see them (it does not import `wasi:filesystem/preopens`), and
+    /// otherwise only the directories ([`Self::builder`] would try, and fail, to open a
+    /// bind-mounted file such as /etc/hosts as one for every request).
+    pub fn for_each_request(&self, sees_preopens: bool) -> Self {
+        let mut plan = self.clone();
+        if sees_preopens {
+            plan.preopens.retain(|preopen| preopen.host.is_dir());
+        } else {
+            plan.preopens.clear();
+        }
+        plan
+    }
+
     /// A WASI context builder with this plan and the process's own stdio.
     pub fn builder(&self) -> wasmtime::Result<WasiCtxBuilder> {
         let mut builder = WasiCtxBuilder::new();
@@ -163,5 +177,31 @@ mod tests {
                 ("/config", "/r/config", true),
             ]
         );
+    }
+
+    #[test]
+    fn a_request_plan_opens_only_directories_and_only_when_the_program_sees_them() {
+        let root = std::env::temp_dir().join(format!("runwasm-plan-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("data")).unwrap();
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(root.join("etc/hosts"), "").unwrap();
+        let s = spec(
+            r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"cwd":"/","args":["/a.wasm"],"user":{"uid":0,"gid":0}},
+            "mounts":[
+              {"destination":"/data","type":"bind","source":"/host/data","options":["rbind","rw"]},
+              {"destination":"/etc/hosts","type":"bind","source":"/host/hosts","options":["rbind","ro"]},
+              {"destination":"/gone","type":"bind","source":"/host/gone","options":["rbind","ro"]}
+            ]}"#,
+        );
+        let plan = WasiPlan::from_spec(&s, &root);
+        assert_eq!(plan.preopens.len(), 4);
+        let guests = |plan: &WasiPlan| -> Vec<String> {
+            plan.preopens.iter().map(|p| p.guest.clone()).collect()
+        };
+        assert_eq!(guests(&plan.for_each_request(true)), vec!["/", "/data"]);
+        assert!(plan.for_each_request(false).preopens.is_empty());
+        // what is not a preopen is unchanged
+        assert_eq!(plan.for_each_request(false).args, plan.args);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -11,12 +11,14 @@ mod access_log;
 mod response;
 mod server;
 pub mod settings;
+mod startup_code;
 
 use std::future::Future;
 
 use wasmtime::component::ResourceTable;
 use wasmtime::{InstanceAllocationStrategy, PoolingAllocationConfig};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 pub use server::serve;
@@ -79,6 +81,15 @@ pub fn pagemap_fds() -> Vec<std::os::fd::RawFd> {
                 .then(|| entry.file_name().to_str()?.parse().ok())?
         })
         .collect()
+}
+
+/// Whether the component imports `wasi:filesystem/preopens`, its only way to its preopens.
+fn imports_preopens(pre: &ProxyPre<ProxyState>) -> bool {
+    let component = pre.instance_pre().component();
+    component
+        .component_type()
+        .imports(component.engine())
+        .any(|(name, _)| name.starts_with("wasi:filesystem/preopens@"))
 }
 
 /// Store data of one request's instance.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper::{Request, Response};
+use hyper::{Method, Request, Response, Uri};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -57,9 +57,11 @@ pub fn serve(pre: ProxyPre<ProxyState>, plan: &WasiPlan, settings: &ServeSetting
             return EXIT_FAILED;
         }
     };
+    let plan = plan.for_each_request(super::imports_preopens(&pre));
+    super::startup_code::release();
     let server = Server {
         pre,
-        plan: plan.clone(),
+        plan,
         settings: settings.clone(),
         slots: Arc::new(Semaphore::new(settings.max_concurrency as usize)),
         in_flight: InFlightCount::default(),
@@ -187,22 +189,22 @@ impl Server {
     async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<HyperOutgoingBody> {
         let arrived = Instant::now();
         let request = self.in_flight.enter();
-        let method = req.method().to_string();
-        let target = req
-            .uri()
-            .path_and_query()
-            .map_or_else(|| req.uri().path().to_string(), |p| p.to_string());
+        // both are reference-counted, not copied: the log and the error reports name the request
+        let name = RequestName {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+        };
         let response = match self.admit().await {
             None => overloaded(),
-            Some(slot) => match self.call_guest(req, slot, request, &method, &target).await {
+            Some(slot) => match self.call_guest(req, slot, request, &name).await {
                 Ok(response) => response,
                 Err(()) => internal_error(),
             },
         };
         if let Some(log) = &self.log {
             log.record(
-                &method,
-                &target,
+                name.method.as_str(),
+                name.target(),
                 response.status().as_u16(),
                 arrived.elapsed(),
             );
@@ -235,11 +237,9 @@ impl Server {
         req: Request<Incoming>,
         slot: OwnedSemaphorePermit,
         request: InFlight,
-        method: &str,
-        target: &str,
+        name: &RequestName,
     ) -> Result<Response<HyperOutgoingBody>, ()> {
-        let request_name = format!("{method} {target}");
-        let fail = |reason: String| eprintln!("runwasm: {request_name}: {reason}");
+        let fail = |reason: String| eprintln!("runwasm: {name}: {reason}");
         let wasi = match self.plan.builder() {
             Ok(mut builder) => builder.build(),
             Err(e) => {
@@ -266,7 +266,7 @@ impl Server {
             }
         };
         let pre = self.pre.clone();
-        let name = request_name.clone();
+        let name = name.clone();
         let mut instance = Box::pin(async move {
             // the slot is held until this store is dropped, when the instance ends
             let _slot = slot;
@@ -319,6 +319,27 @@ impl Server {
                 Err(())
             }
         }
+    }
+}
+
+/// The method and target of a request, for its log line and its error reports.
+#[derive(Clone)]
+struct RequestName {
+    method: Method,
+    uri: Uri,
+}
+
+impl RequestName {
+    fn target(&self) -> &str {
+        self.uri
+            .path_and_query()
+            .map_or_else(|| self.uri.path(), |target| target.as_str())
+    }
+}
+
+impl std::fmt::Display for RequestName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.target())
     }
 }
 
