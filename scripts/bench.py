@@ -14,7 +14,9 @@ env: ENGINES (containerd engines to measure 1. and 2. on, default "containerd-1.
      wasi:http (fixture http.tar) beside the native floor (test/http-floor, HTTP_FLOOR), load by
      wrk; its section of docs/benchmarks.md is replaced, the rest left alone.
      HTTP_SECONDS (each wrk run, default 10), FIRST_RUNS (first-response runs, default 10),
-     HTTP_PORT (first port tried on 127.0.0.1, default 18080; taken ones are skipped)
+     HTTP_PORT (first port tried on 127.0.0.1, default 18080; taken ones are skipped),
+     RUNWASI_SHIM (a build of runwasi's containerd-shim-wasmtime-v1: item 6 then serves the same
+     image through it too, as runtime io.containerd.wasmtime.v1, alternating with runwasm)
 """
 import datetime, json, os, platform, socket, statistics, subprocess, sys, time
 
@@ -32,6 +34,7 @@ if sys.argv[1:2] == ["--only"] and len(sys.argv) == 3:
 elif sys.argv[1:]:
     sys.exit("usage: scripts/bench.py [--only sequential|http]  (or env ONLY)")
 BASELINE_SHIM = os.environ.get("BASELINE_SHIM", "")
+RUNWASI_SHIM = os.environ.get("RUNWASI_SHIM", "")
 ENGINES = os.environ.get("ENGINES", "containerd-1.6 containerd-2.1").split()
 NS = "bench"
 # the containerd being measured: set by use_engine
@@ -148,6 +151,8 @@ def start_engine(engine, http_only=False):
     links = [(SHIM, "containerd-shim-runwasm-v1"), (RUNWASM, "runwasm")]
     if BASELINE_SHIM:
         links.append((BASELINE_SHIM, "containerd-shim-runwasmbase-v1"))
+    if RUNWASI_SHIM:
+        links.append((RUNWASI_SHIM, "containerd-shim-wasmtime-v1"))
     for src, name in links:
         link = f"{CTRD}/bin/{name}"
         if os.path.lexists(link):
@@ -342,11 +347,15 @@ def first_200(port, proc, start, what, expect):
         time.sleep(0.001)
     sys.exit(f"{what}: no 200 OK on port {port} within 30 s; see {DIR}/http-*.log")
 
-def start_http(cid, port, log):
+# the wasi:http servers that run the image: runwasm, and runwasi as a comparator when given
+HTTP_RUNTIMES = {"runwasm": "io.containerd.runwasm.v1",
+                 **({"runwasi": "io.containerd.wasmtime.v1"} if RUNWASI_SHIM else {})}
+
+def start_http(cid, port, log, server="runwasm"):
     """`ctr run --rm` of the wasi:http image in the background (not -d: ctr copies the
     container's stdout, the access log, to `log`; a detached task's fifo would fill up)."""
     cmd = [CTR, "-a", SOCK, "-n", NS, "run", "--rm", "--fifo-dir", f"{CTRD}/fifo", "--net-host",
-           "--runtime", "io.containerd.runwasm.v1",
+           "--runtime", HTTP_RUNTIMES[server],
            "--env", f"WASMTIME_HTTP_PROXY_SOCKET_ADDR=127.0.0.1:{port}", HTTP, cid]
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
@@ -447,47 +456,58 @@ def measure_http():
     log = open(log_path, "ab")
 
     # first response: ctr run launched -> first 200 OK; a warm-up run fills the compile cache
-    firsts = []
+    firsts = {server: [] for server in HTTP_RUNTIMES}
     for i in range(FIRST_RUNS + 1):
-        cid, port = f"http-first-{i}", free_port(HTTP_PORT + 10 + i)
-        proc, start = start_http(cid, port, log)
-        ms = first_200(port, proc, start, cid, b"hello from wasi:http")
-        stop_http(cid, proc)
-        if i:
-            firsts.append(ms)
-    h["first_response"] = {**summary(firsts), "runs": firsts}
-    print("http first response", json.dumps(h["first_response"]), flush=True)
+        for server in HTTP_RUNTIMES:
+            cid, port = f"http-first-{server}-{i}", free_port(HTTP_PORT + 10 + i)
+            proc, start = start_http(cid, port, log, server)
+            ms = first_200(port, proc, start, cid, b"hello from wasi:http")
+            stop_http(cid, proc)
+            if i:
+                firsts[server].append(ms)
+    for server, runs in firsts.items():
+        h["first_response" if server == "runwasm" else f"{server}_first_response"] = {
+            **summary(runs), "runs": runs}
+        print(f"http {server} first response", json.dumps(summary(runs)), flush=True)
 
-    # the servers under load: one container, one native floor
-    cid, port = "http-serve", free_port(HTTP_PORT)
-    proc, start = start_http(cid, port, log)
-    first_200(port, proc, start, cid, b"hello from wasi:http")
-    floor_port = free_port(port + 1)
-    floor = subprocess.Popen([HTTP_FLOOR, f"127.0.0.1:{floor_port}"], stdin=subprocess.DEVNULL,
-                             stdout=subprocess.DEVNULL, stderr=open(f"{DIR}/http-floor.log", "w"))
+    # the servers under load: one container of each runtime, one native floor
+    serving, ports, pids = {}, {}, {}
+    floor = None
     try:
-        first_200(floor_port, floor, time.perf_counter(), "http-floor", b"hello from native")
-        init = task_pid(cid)
-        pids = {"runwasm": descendants(init), "native": [floor.pid]}
-        shim = shim_of(init)
-        h["processes"] = {"runwasm_task": pids["runwasm"], "runwasm_shim": shim}
-        h["idle_pss_mb"] = {"runwasm": pss_mb(pids["runwasm"]), "runwasm_shim": pss_mb(shim),
-                            "native": pss_mb(pids["native"])}
-        ports = {"runwasm": port, "native": floor_port}
-        logs = {"runwasm": log_path, "native": None}
+        for server in HTTP_RUNTIMES:
+            cid = f"http-serve-{server}"
+            ports[server] = free_port(max([HTTP_PORT - 1, *ports.values()]) + 1)
+            proc, start = start_http(cid, ports[server], log, server)
+            serving[server] = (cid, proc)
+            first_200(ports[server], proc, start, cid, b"hello from wasi:http")
+            pids[server] = descendants(task_pid(cid))
+        ports["native"] = free_port(max(ports.values()) + 1)
+        floor = subprocess.Popen([HTTP_FLOOR, f"127.0.0.1:{ports['native']}"], stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=open(f"{DIR}/http-floor.log", "w"))
+        first_200(ports["native"], floor, time.perf_counter(), "http-floor", b"hello from native")
+        pids["native"] = [floor.pid]
+        shims = {server: shim_of(task_pid(cid)) for server, (cid, _) in serving.items()}
+        h["processes"] = {"runwasm_task": pids["runwasm"], "runwasm_shim": shims["runwasm"]}
+        h["idle_pss_mb"] = {name: pss_mb(p) for name, p in pids.items()}
+        h["idle_pss_mb"]["runwasm_shim"] = pss_mb(shims["runwasm"])
+        logs = {"runwasm": log_path}
         for name in ports:                 # warm-up: connections, instance pool, page cache
             wrk(ports[name], 64, 2, pids[name])
         h["load"] = {}
         for conns in (16, 64):
             for name in ports:
-                r = wrk(ports[name], conns, HTTP_SECONDS, pids[name], logs[name],
+                r = wrk(ports[name], conns, HTTP_SECONDS, pids[name], logs.get(name),
                         pss_every=2.0 if conns == 64 else 0.0)
                 h["load"][f"{name}-c{conns}"] = r
                 print(f"http {name} c{conns}", json.dumps(r), flush=True)
-        h["shim_pss_mb"] = pss_mb(shim)
+        h["shim_pss_mb"] = pss_mb(shims["runwasm"])
+        if "runwasi" in shims:
+            h["runwasi_shim_pss_mb"] = pss_mb(shims["runwasi"])
     finally:
-        floor.kill(); floor.wait()
-        stop_http(cid, proc)
+        if floor:
+            floor.kill(); floor.wait()
+        for cid, proc in serving.values():
+            stop_http(cid, proc)
         log.close()
     h["access_log_bytes"] = os.path.getsize(log_path)
     os.remove(log_path)
@@ -495,6 +515,8 @@ def measure_http():
 
 # issue 11's targets, and runwasi's figures as reported there (quoted, not measured here)
 HTTP_TARGETS = {"rps": 33000, "p99_ms": {16: 2.51, 64: 7.49}, "first_ms": 65, "pss_mb": 17}
+# what RUNWASI_SHIM was built from, as the section names it
+RUNWASI_BUILD = os.environ.get("RUNWASI_BUILD", "runwasi commit eb9967a, wasmtime 36")
 RUNWASI = ("16,421 req/s at c16 (p50 0.98 ms, p99 2.51 ms); 16,278 req/s at c64 (p99 7.49 ms); "
            "105 µs CPU per request; first 200 OK 110 ms; 35 MB Pss")
 
@@ -526,8 +548,12 @@ def http_section(h):
         "| server | connections | req/s | p50 ms | p99 ms | errors | CPU µs/request |",
         "|---|---|---|---|---|---|---|",
     ]
+    labels = {"runwasm": "runwasm wasi:http", "runwasi": f"runwasi wasmtime shim ({RUNWASI_BUILD})",
+              "native": "native floor"}
     for conns in (16, 64):
-        for name, label in (("runwasm", "runwasm wasi:http"), ("native", "native floor")):
+        for name, label in labels.items():
+            if f"{name}-c{conns}" not in load:
+                continue
             r = load[f"{name}-c{conns}"]
             lines.append(f"| {label} | {conns} | {r['rps']:,.0f} | {r['p50_us'] / 1000:.2f} | "
                          f"{r['p99_us'] / 1000:.2f} | {r['errors']} | {r['cpu_us_per_request']:.1f} |")
@@ -558,16 +584,43 @@ def http_section(h):
         f"{met(f['median'] <= HTTP_TARGETS['first_ms'])}",
         f"- Pss <= {HTTP_TARGETS['pss_mb']} MB: {pss:.1f} MB — {met(pss <= HTTP_TARGETS['pss_mb'])}",
         "",
+        *runwasi_lines(h),
         f"runwasi, as reported in issue 11 (quoted for reference, not measured here): {RUNWASI}.",
         "",
         "Rerun this item alone: `make build fixtures && ONLY=http scripts/bench.py` "
-        "(env HTTP_SECONDS, FIRST_RUNS, HTTP_PORT; the first of ENGINES is used).",
+        "(env HTTP_SECONDS, FIRST_RUNS, HTTP_PORT; the first of ENGINES is used). With runwasi: "
+        "build its wasmtime shim (`cargo build --release -p containerd-shim-wasmtime` in a checkout of "
+        "github.com/containerd/runwasi) and add `RUNWASI_SHIM=/path/to/containerd-shim-wasmtime-v1`.",
         "",
         "Raw results of this item:",
         "```json", json.dumps(h, indent=1), "```",
         "<!-- bench.py http: end -->",
     ]
     return lines
+
+def runwasi_lines(h):
+    """The same-run comparison with runwasi, when RUNWASI_SHIM was given."""
+    load = h["load"]
+    if "runwasi-c16" not in load:
+        return ["runwasi was not measured in this run (set RUNWASI_SHIM to a build of its "
+                "containerd-shim-wasmtime-v1).", ""]
+    f, rf = h["first_response"], h["runwasi_first_response"]
+    pss = max(load["runwasi-c64"].get("pss_mb_samples", [h["idle_pss_mb"]["runwasi"]]))
+    def vs(key, scale, unit, digits):
+        return " / ".join(f"{load[f'runwasm-c{c}'][key] * scale:,.{digits}f} vs "
+                          f"{load[f'runwasi-c{c}'][key] * scale:,.{digits}f} {unit} at c{c}" for c in (16, 64))
+    return [
+        f"runwasi measured in this run ({RUNWASI_BUILD}, `--runtime io.containerd.wasmtime.v1`, the same "
+        "image, container and wrk runs, alternating with runwasm), runwasm vs runwasi:",
+        f"- req/s: {vs('rps', 1, 'req/s', 0)}",
+        f"- p99: {vs('p99_us', 0.001, 'ms', 2)}",
+        f"- CPU per request: {vs('cpu_us_per_request', 1, 'µs', 1)}",
+        f"- first response: median {f['median']:.1f} vs {rf['median']:.1f} ms "
+        f"(runwasi min {rf['min']:.1f}, max {rf['max']:.1f})",
+        f"- Pss while serving: {max(load['runwasm-c64'].get('pss_mb_samples', [0])):.1f} vs {pss:.1f} MB "
+        f"(runwasi's shim beside it {h.get('runwasi_shim_pss_mb', 0):.1f} MB)",
+        "",
+    ]
 
 def splice_http_section(lines):
     """ONLY=http: item 6 of docs/benchmarks.md replaced (or put before the raw results)."""
