@@ -130,6 +130,9 @@ impl RunwasmOps {
 
 impl ContainerOps for RunwasmOps {
     fn create(&self, req: &CreateTaskRequest) -> Result<Launched> {
+        // the kernel's wait before a first cgroup migration passes while the rootfs is
+        // mounted and runwasm starts; `runwasm create` then finds it done
+        drop(runwasm_container::cgroup::prime_migrations());
         let bundle = PathBuf::from(&req.bundle);
         let stdio = StdioPaths {
             stdin: req.stdin.clone(),
@@ -174,6 +177,8 @@ impl ContainerOps for RunwasmOps {
         spec: &Path,
         stdio: &StdioPaths,
     ) -> Result<Launched> {
+        // as for create: the exec'd process joins the container's cgroups
+        drop(runwasm_container::cgroup::prime_migrations());
         let pid_file = bundle.join(format!("exec-{exec_id}.pid"));
         let (spec_s, pid_s) = (spec.display().to_string(), pid_file.display().to_string());
         let console = self.run_with_stdio(

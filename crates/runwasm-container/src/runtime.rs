@@ -142,6 +142,7 @@ impl Runtime {
 
     /// Creates the container: isolation set up, the process waiting for `start`.
     pub fn create(&self, opts: &CreateOptions) -> Result<Container, ContainerError> {
+        let primed = crate::cgroup::prime_migrations();
         let bundle = fs::canonicalize(&opts.bundle).map_err(|source| ContainerError::Io {
             path: opts.bundle.clone(),
             source,
@@ -169,6 +170,9 @@ impl Runtime {
         if root.join(&opts.id).exists() {
             return Err(libcontainer::error::LibcontainerError::Exist.into());
         }
+        // joined here, on every path that reaches a fork; an early error return leaves
+        // it to finish on its own
+        let _ = primed.join();
         let tether = Tether::arm(&self.cgroup_dirs_made_for(&spec, &opts.id));
         let container = ContainerBuilder::new(opts.id.clone(), SyscallType::default())
             .with_executor(executor)
@@ -331,6 +335,8 @@ impl Runtime {
     /// Runs a new process in a running container; Wasm when its entrypoint is a module.
     /// Returns the process's pid (as this process sees it).
     pub fn exec(&self, opts: &ExecOptions) -> Result<Pid, ContainerError> {
+        // the exec'd process joins the container's cgroups
+        let primed = crate::cgroup::prime_migrations();
         let container = self.load(&opts.id)?;
         let paused_ok = opts.ignore_paused && container.status() == ContainerStatus::Paused;
         if container.status() != ContainerStatus::Running && !paused_ok {
@@ -356,6 +362,7 @@ impl Runtime {
         };
         let root = self.ensure_root()?;
         let sockets = NotifySockets::before_exec(&root.join(&opts.id));
+        let _ = primed.join();
         // an exec joins the container's cgroup: it makes no directory of its own
         let tether = Tether::arm(&[]);
         let built = (|| -> Result<Pid, ContainerError> {
