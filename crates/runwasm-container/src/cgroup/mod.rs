@@ -71,8 +71,9 @@ impl TaskCgroup {
 /// writing (7-12 ms on the benchmark machine; 0.05 ms for a migration within about 20 ms of
 /// the previous one). The container's own migrations follow a few milliseconds later and
 /// find it done. Moves this process into the cgroup it is already in, which changes
-/// nothing; a failure (no cgroup, no permission) only loses the head start. Join the
-/// thread before forking: a thread that is still running holds no lock the child needs then.
+/// nothing; a failure (no cgroup, no permission) only loses the head start. A process that
+/// forks without exec (youki's `clone3`) joins the thread first, so that the child cannot
+/// inherit a lock (malloc's, say) that the thread held at the moment of the fork.
 pub fn prime_migrations() -> std::thread::JoinHandle<()> {
     std::thread::spawn(|| {
         let pid = std::process::id();
