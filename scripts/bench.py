@@ -472,7 +472,7 @@ def measure_http():
         print(f"http {server} first response", json.dumps(summary(runs)), flush=True)
 
     # the servers under load: one container of each runtime, one native floor
-    serving, ports, pids = {}, {}, {}
+    serving, ports, pids, shims = {}, {}, {}, {}
     floor = None
     try:
         for server in HTTP_RUNTIMES:
@@ -481,13 +481,13 @@ def measure_http():
             proc, start = start_http(cid, ports[server], log, server)
             serving[server] = (cid, proc)
             first_200(ports[server], proc, start, cid, b"hello from wasi:http")
-            pids[server] = descendants(task_pid(cid))
+            init = task_pid(cid)
+            pids[server], shims[server] = descendants(init), shim_of(init)
         ports["native"] = free_port(max(ports.values()) + 1)
         floor = subprocess.Popen([HTTP_FLOOR, f"127.0.0.1:{ports['native']}"], stdin=subprocess.DEVNULL,
                                  stdout=subprocess.DEVNULL, stderr=open(f"{DIR}/http-floor.log", "w"))
         first_200(ports["native"], floor, time.perf_counter(), "http-floor", b"hello from native")
         pids["native"] = [floor.pid]
-        shims = {server: shim_of(task_pid(cid)) for server, (cid, _) in serving.items()}
         h["processes"] = {"runwasm_task": pids["runwasm"], "runwasm_shim": shims["runwasm"]}
         h["idle_pss_mb"] = {name: pss_mb(p) for name, p in pids.items()}
         h["idle_pss_mb"]["runwasm_shim"] = pss_mb(shims["runwasm"])
@@ -559,8 +559,7 @@ def http_section(h):
             lines.append(f"| {label} | {conns} | {r['rps']:,.0f} | {r['p50_us'] / 1000:.2f} | "
                          f"{r['p99_us'] / 1000:.2f} | {r['errors']} | {r['cpu_us_per_request']:.1f} |")
     f = h["first_response"]
-    pss = max(load["runwasm-c64"].get("pss_mb_samples", [h["idle_pss_mb"]["runwasm"]]))
-    native_pss = max(load["native-c64"].get("pss_mb_samples", [h["idle_pss_mb"]["native"]]))
+    pss, native_pss = serving_pss(h, "runwasm"), serving_pss(h, "native")
     rw16, rw64 = load["runwasm-c16"], load["runwasm-c64"]
     logged = sum(load[f"runwasm-c{c}"]["access_log_lines"] for c in (16, 64))
     not200 = sum(load[f"runwasm-c{c}"]["access_log_not_200"] for c in (16, 64))
@@ -599,6 +598,10 @@ def http_section(h):
     ]
     return lines
 
+def serving_pss(h, name):
+    """The largest Pss sample of a server's c64 run (its idle Pss without samples)."""
+    return max(h["load"][f"{name}-c64"].get("pss_mb_samples", [h["idle_pss_mb"][name]]))
+
 def runwasi_lines(h):
     """The same-run comparison with runwasi, when RUNWASI_SHIM was given."""
     load = h["load"]
@@ -606,7 +609,6 @@ def runwasi_lines(h):
         return ["runwasi was not measured in this run (set RUNWASI_SHIM to a build of its "
                 "containerd-shim-wasmtime-v1).", ""]
     f, rf = h["first_response"], h["runwasi_first_response"]
-    pss = max(load["runwasi-c64"].get("pss_mb_samples", [h["idle_pss_mb"]["runwasi"]]))
     def vs(key, scale, unit, digits):
         return " / ".join(f"{load[f'runwasm-c{c}'][key] * scale:,.{digits}f} vs "
                           f"{load[f'runwasi-c{c}'][key] * scale:,.{digits}f} {unit} at c{c}" for c in (16, 64))
@@ -618,7 +620,7 @@ def runwasi_lines(h):
         f"- CPU per request: {vs('cpu_us_per_request', 1, 'µs', 1)}",
         f"- first response: median {f['median']:.1f} vs {rf['median']:.1f} ms "
         f"(runwasi min {rf['min']:.1f}, max {rf['max']:.1f})",
-        f"- Pss while serving: {max(load['runwasm-c64'].get('pss_mb_samples', [0])):.1f} vs {pss:.1f} MB "
+        f"- Pss while serving: {serving_pss(h, 'runwasm'):.1f} vs {serving_pss(h, 'runwasi'):.1f} MB "
         f"(runwasi's shim beside it {h.get('runwasi_shim_pss_mb', 0):.1f} MB)",
         "",
     ]

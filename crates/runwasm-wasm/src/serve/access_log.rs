@@ -33,7 +33,6 @@ struct Shared {
 
 /// The lines not yet written, and the time stamp of the current second (formatted once a
 /// second, not once a request).
-#[derive(Default)]
 struct Pending {
     lines: Vec<u8>,
     second: i64,
@@ -59,7 +58,9 @@ impl AccessLog {
             shared: Arc::new(Shared {
                 pending: Mutex::new(Pending {
                     lines,
-                    ..Pending::default()
+                    // no second yet: the first line formats its stamp
+                    second: i64::MIN,
+                    stamp: String::new(),
                 }),
                 dropped: AtomicU64::new(0),
             }),
@@ -76,7 +77,7 @@ impl AccessLog {
     pub fn record(&self, method: &str, target: &str, status: u16, elapsed: Duration) {
         let now = Utc::now();
         let mut pending = self.pending();
-        if pending.second != now.timestamp() || pending.stamp.is_empty() {
+        if pending.second != now.timestamp() {
             pending.second = now.timestamp();
             pending.stamp = now.format("%Y-%m-%dT%H:%M:%S").to_string();
         }
