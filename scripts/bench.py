@@ -13,7 +13,9 @@ env: ENGINES (containerd engines to measure 1. and 2. on, default "containerd-1.
      ONLY=http (or `scripts/bench.py --only http`): item 6 only, on the first engine: serving
      wasi:http (fixture http.tar) beside the native floor (test/http-floor, HTTP_FLOOR), load by
      wrk; its section of docs/benchmarks.md is replaced, the rest left alone.
-     HTTP_SECONDS (each wrk run, default 10), FIRST_RUNS (first-response runs, default 10),
+     HTTP_SECONDS (each wrk run, default 10), HTTP_ROUNDS (wrk runs per server and concurrency,
+     alternating, default 3; the section gives their medians), FIRST_RUNS (first-response
+     runs, default 10),
      HTTP_PORT (first port tried on 127.0.0.1, default 18080; taken ones are skipped),
      RUNWASI_SHIM (a build of runwasi's containerd-shim-wasmtime-v1: item 6 then serves the same
      image through it too, as runtime io.containerd.wasmtime.v1, alternating with runwasm)
@@ -51,6 +53,7 @@ BUSYBOX = "docker.io/runwasm-test/busybox:latest"
 HTTP = "docker.io/runwasm-test/http:latest"
 HTTP_FLOOR = os.environ.get("HTTP_FLOOR", f"{ROOT}/target/release/http-floor")
 HTTP_SECONDS = int(os.environ.get("HTTP_SECONDS", "10"))
+HTTP_ROUNDS = int(os.environ.get("HTTP_ROUNDS", "3"))
 FIRST_RUNS = int(os.environ.get("FIRST_RUNS", "10"))
 HTTP_PORT = int(os.environ.get("HTTP_PORT", "18080"))
 CACHE = os.environ.get("RUNWASM_CACHE_DIR", "/var/lib/runwasm/cache")
@@ -445,12 +448,26 @@ def wrk(port, conns, seconds, pids, log_path=None, pss_every=0.0):
         r["access_log_lines"], r["access_log_not_200"] = log_lines(log_path, offset)
     return r
 
+def median_run(runs):
+    """The wrk runs of one server and concurrency as one: the median of each figure, the sums
+    of the counts, every Pss sample, and each run's req/s and p99."""
+    combined = {key: statistics.median(r[key] for r in runs)
+                for key in ("rps", "p50_us", "p99_us", "cpu_us_per_request")}
+    for key in ("requests", "errors", "access_log_lines", "access_log_not_200"):
+        if key in runs[0]:
+            combined[key] = sum(r[key] for r in runs)
+    samples = [s for r in runs for s in r.get("pss_mb_samples", [])]
+    if samples:
+        combined["pss_mb_samples"] = samples
+    combined["runs"] = [{"rps": round(r["rps"]), "p99_us": r["p99_us"]} for r in runs]
+    return combined
+
 def measure_http():
     """Item 6: first response of a wasi:http container, then wrk at c16 and c64 against one
     long-running container and against the native floor, alternating."""
     with open(f"{DIR}/wrk-report.lua", "w") as f:
         f.write(WRK_REPORT)
-    h = {"seconds": HTTP_SECONDS, "wrk": sh("wrk", "-v", check=False).stdout.split("[")[0].strip(),
+    h = {"seconds": HTTP_SECONDS, "rounds": HTTP_ROUNDS, "wrk": sh("wrk", "-v", check=False).stdout.split("[")[0].strip(),
          "loadavg_at_start": os.getloadavg()[0]}
     log_path = f"{DIR}/http-access.log"
     log = open(log_path, "ab")
@@ -494,13 +511,15 @@ def measure_http():
         logs = {"runwasm": log_path}
         for name in ports:                 # warm-up: connections, instance pool, page cache
             wrk(ports[name], 64, 2, pids[name])
-        h["load"] = {}
-        for conns in (16, 64):
-            for name in ports:
-                r = wrk(ports[name], conns, HTTP_SECONDS, pids[name], logs.get(name),
-                        pss_every=2.0 if conns == 64 else 0.0)
-                h["load"][f"{name}-c{conns}"] = r
-                print(f"http {name} c{conns}", json.dumps(r), flush=True)
+        runs = {f"{name}-c{conns}": [] for conns in (16, 64) for name in ports}
+        for _ in range(HTTP_ROUNDS):       # rounds, so that a slow minute of the VM hits all
+            for conns in (16, 64):
+                for name in ports:
+                    r = wrk(ports[name], conns, HTTP_SECONDS, pids[name], logs.get(name),
+                            pss_every=2.0 if conns == 64 else 0.0)
+                    runs[f"{name}-c{conns}"].append(r)
+                    print(f"http {name} c{conns}", json.dumps(r), flush=True)
+        h["load"] = {key: median_run(rs) for key, rs in runs.items()}
         h["shim_pss_mb"] = pss_mb(shims["runwasm"])
         if "runwasi" in shims:
             h["runwasi_shim_pss_mb"] = pss_mb(shims["runwasi"])
@@ -540,14 +559,16 @@ def http_section(h):
         "runtime, no Wasm), in the same run. "
         f"Load: `wrk -t2 -c16|-c64 -d{h['seconds']}s --latency http://127.0.0.1:PORT/` ({h['wrk']}, "
         f"on the same {os.cpu_count()} cores as the server; 1-minute load average at the start "
-        f"{h['loadavg_at_start']:.1f}: other work on the machine skews these), runwasm and the floor "
-        "alternating, after a 2 s warm-up of each. "
+        f"{h['loadavg_at_start']:.1f}: other work on the machine skews these), after a 2 s warm-up of "
+        f"each server, in {h['rounds']} rounds; a round runs each server at c16, then each at c64. "
+        "A row gives the median of its runs for each figure (errors: their sum), and each run's req/s "
+        "and p99 in order. "
         "CPU: utime + stime of the server's processes (for runwasm the task's init from `ctr task ls` and "
         "its children, /proc/PID/stat) over the run, per request. Errors: wrk's socket errors + "
         "responses >= 400 (runwasm's access log counts its responses other than 200, below).",
         "",
-        "| server | connections | req/s | p50 ms | p99 ms | errors | CPU µs/request |",
-        "|---|---|---|---|---|---|---|",
+        "| server | connections | req/s | p50 ms | p99 ms | errors | CPU µs/request | each run: req/s, p99 ms |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     labels = {"runwasm": "runwasm wasi:http", "runwasi": f"runwasi wasmtime shim ({RUNWASI_BUILD})",
               "native": "native floor"}
@@ -556,8 +577,9 @@ def http_section(h):
             if f"{name}-c{conns}" not in load:
                 continue
             r = load[f"{name}-c{conns}"]
+            each = "; ".join(f"{run['rps']:,}, {run['p99_us'] / 1000:.2f}" for run in r["runs"])
             lines.append(f"| {label} | {conns} | {r['rps']:,.0f} | {r['p50_us'] / 1000:.2f} | "
-                         f"{r['p99_us'] / 1000:.2f} | {r['errors']} | {r['cpu_us_per_request']:.1f} |")
+                         f"{r['p99_us'] / 1000:.2f} | {r['errors']} | {r['cpu_us_per_request']:.1f} | {each} |")
     f = h["first_response"]
     pss, native_pss = serving_pss(h, "runwasm"), serving_pss(h, "native")
     rw16, rw64 = load["runwasm-c16"], load["runwasm-c64"]
@@ -569,12 +591,12 @@ def http_section(h):
         f"cache warm from a warm-up run; {len(f['runs'])} runs, each container deleted after): median "
         f"**{f['median']:.1f} ms** (min {f['min']:.1f}, max {f['max']:.1f}).",
         f"- Pss while serving (the task's processes, largest of the samples taken every 2 s of the c64 "
-        f"run): **{pss:.1f} MB** (idle after start {h['idle_pss_mb']['runwasm']:.1f} MB; the shim "
+        f"runs): **{pss:.1f} MB** (idle after start {h['idle_pss_mb']['runwasm']:.1f} MB; the shim "
         f"beside it {h['shim_pss_mb']:.1f} MB). Native floor: {native_pss:.1f} MB.",
-        f"- The access log recorded {logged:,} requests over the two runwasm runs "
+        f"- The access log recorded {logged:,} requests over the runwasm runs "
         f"(wrk counted {rw16['requests'] + rw64['requests']:,} completed), {not200} of them not 200.",
         "",
-        "Targets (issue 11), against the runwasm rows:",
+        "Targets (issue 11), against the runwasm rows (medians):",
         f"- >= {HTTP_TARGETS['rps']:,} req/s at c16 and c64: {rw16['rps']:,.0f} / {rw64['rps']:,.0f} — "
         f"{met(min(rw16['rps'], rw64['rps']) >= HTTP_TARGETS['rps'])}",
         f"- p99 <= runwasi's {HTTP_TARGETS['p99_ms'][16]} ms at c16 and {HTTP_TARGETS['p99_ms'][64]} ms "
@@ -588,7 +610,7 @@ def http_section(h):
         f"runwasi, as reported in issue 11 (quoted for reference, not measured here): {RUNWASI}.",
         "",
         "Rerun this item alone: `make build fixtures && ONLY=http scripts/bench.py` "
-        "(env HTTP_SECONDS, FIRST_RUNS, HTTP_PORT; the first of ENGINES is used). With runwasi: "
+        "(env HTTP_SECONDS, HTTP_ROUNDS, FIRST_RUNS, HTTP_PORT; the first of ENGINES is used). With runwasi: "
         "build its wasmtime shim (`cargo build --release -p containerd-shim-wasmtime` in a checkout of "
         "github.com/containerd/runwasi) and add `RUNWASI_SHIM=/path/to/containerd-shim-wasmtime-v1`.",
         "",
@@ -614,7 +636,7 @@ def runwasi_lines(h):
                           f"{load[f'runwasi-c{c}'][key] * scale:,.{digits}f} {unit} at c{c}" for c in (16, 64))
     return [
         f"runwasi measured in this run ({RUNWASI_BUILD}, `--runtime io.containerd.wasmtime.v1`, the same "
-        "image, container and wrk runs, alternating with runwasm), runwasm vs runwasi:",
+        "image, container and rounds, alternating with runwasm), runwasm vs runwasi (medians):",
         f"- req/s: {vs('rps', 1, 'req/s', 0)}",
         f"- p99: {vs('p99_us', 0.001, 'ms', 2)}",
         f"- CPU per request: {vs('cpu_us_per_request', 1, 'µs', 1)}",
