@@ -180,10 +180,11 @@ for handler in runwasm runwasm-runc; do
   assert_contains "$(cat "$LOGS/sidecar.log")" "stdout F sidecar got: hello from wasi:http" "the sidecar's CRI log"
 
   test_case "$ENGINE $handler: 1000 keep-alive requests to the pod IP"
-  run "${CLIENT[@]}" load 1000 "http://$IP:8080/?load"
+  run "${CLIENT[@]}" load 1000 "http://$IP:8080/?load" --expect-body $'hello from wasi:http\n'
   assert_rc 0 "http-client.py load"
-  assert_contains "$OUT" "ok 1000"; assert_contains "$OUT" "errors 0"
-  assert_contains "$OUT" "connections 1"
+  assert_eq "$(field ok)" 1000 "200s with the expected body of 1000 requests ($OUT)"
+  assert_eq "$(field errors)" 0 "errors of 1000 requests"
+  assert_eq "$(field connections)" 1 "connections for 1000 requests (keep-alive)"
 
   test_case "$ENGINE $handler: outgoing from the pod's netns: /call to the host's end of the bridge"
   if [ -z "$UPSTREAM_PID" ]; then

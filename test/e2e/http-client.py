@@ -3,15 +3,16 @@
 
   http-client.py free-port
       a TCP port of 127.0.0.1 nothing listens on now
-  http-client.py load N URL
+  http-client.py load N URL [--expect-body TEXT]
       N GETs of URL over one keep-alive connection (reconnecting after an error):
-      `ok K` (200 with a body), `errors E` (other statuses and exceptions), `connections C`
-  http-client.py concurrent N URL [--expect-body TEXT] [--ready FILE]
+      `ok K` (200 with a body, equal to TEXT if given), `errors E` (other statuses, other
+      bodies and exceptions), `connections C`
+  http-client.py concurrent N URL [--expect-body TEXT] [--ready FILE] [--ready-count K]
       N GETs of URL at once, one connection each: `count N`, `status S K` per status,
       `retry-after V K` per Retry-After value, `ms S MIN MAX` (durations of the requests
       answered with status S), `matched K` (bodies equal to TEXT), `errors E`
       (exceptions, such as a connection closed mid-body); --ready: FILE is created once every
-      request has its status line (each one accepted and being answered)
+      request (or K of them) has its status line (accepted and being answered)
   http-client.py disconnect URL
       one GET; after the first piece of the body the client closes its connection: `status S`
   http-client.py idle URL SECONDS READY_FILE
@@ -51,7 +52,7 @@ def free_port():
     s.close()
 
 
-def load(n, url):
+def load(n, url, expect=None):
     conn, target = connect(url)
     ok = errors = connections = 0
     sock = None
@@ -64,11 +65,11 @@ def load(n, url):
             if conn.sock is not None and conn.sock is not sock:
                 connections += 1
                 sock = conn.sock
-            if resp.status == 200 and body:
+            if resp.status == 200 and body and (expect is None or body == expect.encode()):
                 ok += 1
             else:
                 errors += 1
-                first_error = first_error or f"status {resp.status}"
+                first_error = first_error or f"status {resp.status}, body {body[:100]!r}"
         except Exception as e:  # noqa: BLE001 - every failure counts
             errors += 1
             first_error = first_error or repr(e)
@@ -79,7 +80,7 @@ def load(n, url):
         print(f"first-error {first_error}")
 
 
-def concurrent(n, url, expect=None, ready=None):
+def concurrent(n, url, expect=None, ready=None, ready_count=None):
     statuses, retry_after, results, durations = Counter(), Counter(), [], {}
     lock = threading.Lock()
     answered = [0]
@@ -99,7 +100,7 @@ def concurrent(n, url, expect=None, ready=None):
             resp = conn.getresponse()
             with lock:
                 answered[0] += 1
-                if ready and answered[0] == n:
+                if ready and answered[0] == (ready_count or n):
                     open(ready, "w").close()
             body = resp.read()
             ms = int((time.monotonic() - start) * 1000)
@@ -197,10 +198,13 @@ def main(argv):
     if cmd == "free-port":
         free_port()
     elif cmd == "load":
-        load(int(argv[2]), argv[3])
+        opts = dict(zip(argv[4::2], argv[5::2]))
+        load(int(argv[2]), argv[3], opts.get("--expect-body"))
     elif cmd == "concurrent":
         opts = dict(zip(argv[4::2], argv[5::2]))
-        concurrent(int(argv[2]), argv[3], opts.get("--expect-body"), opts.get("--ready"))
+        ready_count = opts.get("--ready-count")
+        concurrent(int(argv[2]), argv[3], opts.get("--expect-body"), opts.get("--ready"),
+                   int(ready_count) if ready_count else None)
     elif cmd == "disconnect":
         disconnect(argv[2])
     elif cmd == "idle":

@@ -69,8 +69,6 @@ get() {
   BODY=$(tr -d '\0' 2>/dev/null <"$E2E_DIR/body"; echo x); BODY=${BODY%x}
   HEADERS=$(tr -d '\r' 2>/dev/null <"$E2E_DIR/headers")
 }
-# field KEY [SUB]: the last word of the line `KEY [SUB] ... VALUE` of $OUT (http-client.py's)
-field() { awk -v k="$1" -v s="${2:-}" '$1 == k && (s == "" || $2 == s) {print $NF}' <<<"$OUT"; }
 # wait_line FILE TEXT PID: up to 30 s for TEXT in FILE; gives up at once when PID has ended
 wait_line() {
   for _ in $(seq 1 300); do
@@ -114,6 +112,7 @@ logged() {  # logged FILE 'METHOD TARGET STATUS': how many access-log lines ther
   grep -cE "^$TS $re [0-9]+us\$" "$1"
 }
 stream_body() { seq 1 "$1" | sed 's/^/chunk /'; }   # the body of /stream?n=N (no last \n)
+status_field() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$2/status"; }   # KEY PID
 
 # leftovers of an aborted earlier run of this suite
 cleanup
@@ -147,6 +146,11 @@ pid=$(task_pid h-main)
 listener=$(ss -Hltnp "sport = :$P" 2>&1)
 assert_contains "$listener" "pid=$pid," "the listener on :$P"
 assert_eq "$(ctr_ task ps h-main 2>/dev/null | awk 'NR > 1' | wc -l)" "1" "processes of h-main (ctr task ps)"
+# the server is confined as the container: its cgroup, capabilities (ctr's default spec:
+# containerd's 14 default capabilities) and no_new_privs (Docker's case below: seccomp)
+assert_contains "$(cat "/proc/$pid/cgroup")" "/$NS/h-main" "cgroups of the serving process"
+assert_eq "$(status_field CapEff "$pid")" 00000000a80425fb "CapEff of the serving process"
+assert_eq "$(status_field NoNewPrivs "$pid")" 1 "NoNewPrivs of the serving process"
 
 test_case "http: GET / over HTTP/1.1, 404 for another path"
 get "$BASE/"
@@ -194,10 +198,16 @@ assert_eq "$CODE" 502 "GET /call of a closed port"; assert_contains "$BODY" "cal
 assert_not_contains "$BODY" "HttpRequestDenied" "body of /call (closed port) on the host network"
 
 test_case "http: 1000 requests over one keep-alive connection"
-run "${CLIENT[@]}" load 1000 "$BASE/?load"
+run "${CLIENT[@]}" load 1000 "$BASE/?load" --expect-body $'hello from wasi:http\n'
 assert_rc 0 "load client"
-assert_eq "$(field ok)" 1000 "200s of 1000 requests ($OUT)"; assert_eq "$(field errors)" 0 "errors of 1000 requests ($OUT)"
+assert_eq "$(field ok)" 1000 "200s with the expected body of 1000 requests ($OUT)"; assert_eq "$(field errors)" 0 "errors of 1000 requests ($OUT)"
 assert_eq "$(field connections)" 1 "connections for 1000 requests (keep-alive)"
+
+test_case "http: a fresh instance per request: a global of the component is 1 on every request"
+run "${CLIENT[@]}" load 50 "$BASE/count" --expect-body $'count 1\n'
+assert_eq "$(field ok)" 50 "GET /count answered 'count 1' (50 requests, one connection; $OUT)"
+run "${CLIENT[@]}" concurrent 20 "$BASE/count" --expect-body $'count 1\n'
+assert_eq "$(field matched)" 20 "'count 1' of 20 concurrent requests ($OUT)"
 
 test_case "http: 100 requests at once (past the default max-concurrency of 64, within its queue); HTTP/1.0"
 run "${CLIENT[@]}" concurrent 100 "$BASE/?many" --expect-body $'hello from wasi:http\n'
@@ -403,6 +413,26 @@ assert_eq "$CODE" 200 "GET / after the 503s"
 stop_task h-conc
 gone h-conc
 
+test_case "http: SIGTERM with requests waiting for a slot: they are served too, then exit 0"
+P=$(free_port); BASE=http://127.0.0.1:$P
+serve h-queue --net-host --env "$ADDR_ENV=127.0.0.1:$P" \
+    --annotation run.runwasm.http.max-concurrency=2 --annotation run.runwasm.http.queue-timeout-ms=5000
+QUEUED=$SERVED
+serving h-queue "127.0.0.1:$P"
+# 6 requests of 500 ms with 2 slots: SIGTERM once 2 are answered, while 4 wait for a slot
+"${CLIENT[@]}" concurrent 6 "$BASE/stream?n=5&delay_ms=100" --expect-body "$(stream_body 5)"$'\n' \
+    --ready "$E2E_DIR/queue.ready" --ready-count 2 >"$E2E_DIR/queue.out" 2>&1 &
+load=$!; BG+=("$load")
+wait_for test -e "$E2E_DIR/queue.ready" && _pass || _fail "no 2 requests answered: $(cat "$E2E_DIR/queue.out")"
+run ctr_ task kill -s SIGTERM h-queue; assert_rc 0 "ctr task kill -s SIGTERM h-queue"
+finish "$load" 30; assert_eq "$RC" 0 "the concurrent client"
+OUT=$(cat "$E2E_DIR/queue.out")
+assert_eq "$(field status 200)" 6 "200s of the 6 requests, 4 of them queued at SIGTERM ($OUT)"
+assert_eq "$(field matched)" 6 "complete bodies of the 6 requests"
+finish "$QUEUED" 20; assert_eq "$RC" 0 "exit status of h-queue after SIGTERM"
+assert_contains "$(cat "$E2E_DIR/h-queue.err")" "runwasm: SIGTERM: stop accepting, 6 requests in flight" "h-queue stderr"
+gone h-queue
+
 test_case "http: no network (ctr run without --net-host): served in its netns, outgoing requests refused"
 serve h-nonet
 NONET=$SERVED
@@ -433,7 +463,7 @@ assert_no_snapshots "deleted containers" "${CONTAINERS[@]}"
 fi
 
 if [[ " $CLIENTS " == *" podman "* ]]; then
-test_case "podman: wasi:http with --network host: hello, echo, 200 keep-alive requests, podman stop (graceful)"
+test_case "podman: wasi:http with --network host: hello, echo, a trap (500), 1000 keep-alive requests, podman stop (graceful)"
 STATE=/run/runwasm   # podman passes no --root
 RUNWASM_BIN=$RUNWASM "$ROOT_DIR/scripts/podman.sh" config "$PDIR" "$PRUN" || exit 1
 PM="$PDIR/bin/podman"
@@ -449,8 +479,11 @@ assert_eq "$CODE" 200 "GET /"; assert_eq "$BODY" $'hello from wasi:http\n' "body
 get "$BASE/echo" -X POST -H 'X-Probe: podman' --data-binary 'from podman'
 assert_eq "$CODE" 200 "POST /echo"; assert_contains "$BODY" "x-probe: podman" "echoed headers"
 assert_eq "${BODY##*$'\n'}" "from podman" "echoed body"
-run "${CLIENT[@]}" load 200 "$BASE/?load"
-assert_eq "$(field ok)" 200 "200s of 200 requests ($OUT)"; assert_eq "$(field errors)" 0 "errors of 200 requests"
+get "$BASE/trap"
+assert_eq "$CODE" 500 "GET /trap"
+run "${CLIENT[@]}" load 1000 "$BASE/?load" --expect-body $'hello from wasi:http\n'
+assert_eq "$(field ok)" 1000 "200s with the expected body of 1000 requests after the trap ($OUT)"
+assert_eq "$(field errors)" 0 "errors of 1000 requests"
 sleep 0.3
 start=$(date +%s)
 run pod stop -t 10 hp
@@ -461,7 +494,9 @@ run "$PM" logs hp
 LOGS="$OUT"$'\n'"$ERR"
 assert_contains "$LOGS" "runwasm: serving wasi:http on http://127.0.0.1:$P" "podman logs"
 assert_contains "$LOGS" "runwasm: stopped" "podman logs"
-assert_eq "$(grep -cE "^$TS GET /\\?load 200 [0-9]+us\$" <<<"$OUT")" 200 "access-log lines in podman logs' stdout"
+assert_eq "$(grep -cE "^$TS GET /\\?load 200 [0-9]+us\$" <<<"$OUT")" 1000 "access-log lines in podman logs' stdout"
+assert_eq "$(grep -cE "^$TS GET /trap 500 [0-9]+us\$" <<<"$OUT")" 1 "access-log line of /trap in podman logs' stdout"
+assert_contains "$LOGS" "runwasm: GET /trap: wasm trap:" "podman logs"
 "$PM" rm hp >/dev/null
 if [ -n "$id" ]; then assert_clean "$id" "$STATE"; else _fail "no container id from podman inspect"; fi
 
@@ -485,7 +520,7 @@ if [ -n "$id" ]; then assert_clean "$id" "$STATE"; else _fail "no container id f
 fi
 
 if [[ " $CLIENTS " == *" docker "* ]]; then
-test_case "docker-28: wasi:http on a bridge network, published with -p: hello, trap, outgoing, docker stop (exit 0), docker logs"
+test_case "docker-28: wasi:http on a bridge network, published with -p: hello, trap, 1000 requests, seccomp and capabilities, outgoing, docker stop (exit 0), docker logs"
 # -p through docker-proxy (the test daemons run without iptables)
 RUNWASM_BIN=$RUNWASM SHIM_BIN=$SHIM DOCKER_ENGINE=docker-28 DOCKER_USERLAND_PROXY=true \
   "$ROOT_DIR/scripts/dockerd.sh" start "$DDIR" "$DRUN" || exit 1
@@ -507,6 +542,14 @@ get "$BASE/trap"
 assert_eq "$CODE" 500 "GET /trap"
 get "$BASE/"
 assert_eq "$CODE" 200 "GET / after the trap"
+run "${CLIENT[@]}" load 1000 "$BASE/?load" --expect-body $'hello from wasi:http\n'
+assert_eq "$(field ok)" 1000 "200s with the expected body of 1000 requests through -p ($OUT)"
+assert_eq "$(field errors)" 0 "errors of 1000 requests through -p"
+# Docker's defaults apply to the server: its seccomp profile, its capabilities, its cgroup
+pid=$(D inspect --format '{{.State.Pid}}' hd 2>/dev/null)
+assert_eq "$(status_field Seccomp "$pid")" 2 "Seccomp mode of the serving process (2: Docker's default profile)"
+assert_eq "$(status_field CapEff "$pid")" 00000000a80425fb "CapEff of the serving process"
+assert_contains "$(cat "/proc/$pid/cgroup")" "$id" "cgroups of the serving process"
 # Docker sets up the new netns between create and start: outgoing requests are allowed (a
 # closed port on the network's gateway refuses the connection; nothing denies the request)
 GW=$(D network inspect rwhttp --format '{{(index .IPAM.Config 0).Gateway}}')

@@ -18,6 +18,9 @@ run() {
   "$@" >"$o" 2>"$e"; RC=$?
   OUT=$(cat "$o"); ERR=$(cat "$e"); rm -f "$o" "$e"
 }
+# field KEY [SUB]: the last word of the line `KEY [SUB] ... VALUE` of $OUT (as http-client.py
+# prints its counts)
+field() { awk -v k="$1" -v s="${2:-}" '$1 == k && (s == "" || $2 == s) {print $NF}' <<<"$OUT"; }
 
 assert_rc() {  # assert_rc EXPECTED [what]
   if [ "$RC" = "$1" ]; then _pass; else _fail "${2:-command}: exit status $RC, want $1 (stdout: ${OUT:0:300}) (stderr: ${ERR:0:500})"; fi

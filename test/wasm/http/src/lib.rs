@@ -6,10 +6,14 @@
 //!   /stream?n=N&delay_ms=D   200: N chunks `chunk i\n` (i = 1..=N), each flushed on its own,
 //!                            after sleeping D ms (a monotonic-clock pollable) before each;
 //!                            returns early (no trap) once a write fails (the client left)
+//!   /count                   200 `count N\n`: N counts the requests this instance has seen,
+//!                            so it is 1 whenever every request gets a fresh instance
 //!   /trap                    panics: a trap
 //!   /call?url=URL            an outgoing GET of URL: 200 `upstream <status>\n<body>`, or 502
 //!                            `call failed: <error-code, Debug>\n`
 //!   anything else            404 `not found\n`
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use wasi::clocks::monotonic_clock;
 use wasi::http::outgoing_handler;
 use wasi::http::types::{
@@ -19,6 +23,10 @@ use wasi::http::types::{
 use wasi::io::streams::{InputStream, OutputStream, StreamError};
 
 struct Probe;
+
+/// Lives in the instance's linear memory: what one request leaves here, the next sees only
+/// if it runs in the same instance.
+static REQUESTS_SEEN: AtomicU32 = AtomicU32::new(0);
 
 wasi::http::proxy::export!(Probe);
 
@@ -40,6 +48,10 @@ impl wasi::exports::http::incoming_handler::Guest for Probe {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0u64);
                 stream(out, n, delay);
+            }
+            "/count" => {
+                let n = REQUESTS_SEEN.fetch_add(1, Ordering::Relaxed) + 1;
+                respond(out, 200, format!("count {n}\n").as_bytes());
             }
             "/trap" => panic!("trap requested by GET /trap"),
             "/call" => match param(&query, "url") {
