@@ -112,6 +112,14 @@ logged() {  # logged FILE 'METHOD TARGET STATUS': how many access-log lines ther
   grep -cE "^$TS $re [0-9]+us\$" "$1"
 }
 stream_body() { seq 1 "$1" | sed 's/^/chunk /'; }   # the body of /stream?n=N (no last \n)
+# memory_limit PID: the limit of its memory cgroup (v1 memory.limit_in_bytes, else v2 memory.max)
+memory_limit() {
+  local v1; v1=$(awk -F: '$2 == "memory" {print $3}' "/proc/$1/cgroup")
+  if [ -n "$v1" ]; then cat "/sys/fs/cgroup/memory$v1/memory.limit_in_bytes"
+  else cat "/sys/fs/cgroup$(awk -F: '$1 == 0 {print $3}' "/proc/$1/cgroup")/memory.max"; fi
+}
+# the cache's files by inode and name (a store writes new files; a hit only touches the mtime)
+cache_files() { find "$CACHE" -type f -printf '%i %P\n' | sort; }
 status_field() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$2/status"; }   # KEY PID
 
 # leftovers of an aborted earlier run of this suite
@@ -131,7 +139,9 @@ CLOSED=$(free_port)   # nothing listens there
 if [[ " $CLIENTS " == *" ctr "* ]]; then
 ln -sf "$SHIM" "$CTRD/bin/containerd-shim-runwasm-v1"
 ln -sf "$RUNWASM" "$CTRD/bin/runwasm"
-"$ROOT_DIR/scripts/containerd.sh" start "$CTRD" || exit 1
+# a compile cache of this suite's own (the shims inherit containerd's environment)
+CACHE="$E2E_DIR/cache"; mkdir -m 700 "$CACHE"
+RUNWASM_CACHE_DIR=$CACHE "$ROOT_DIR/scripts/containerd.sh" start "$CTRD" || exit 1
 [ -x "$CTR" ] || { echo "no $CTR after containerd.sh start"; exit 1; }
 ctr_ image import "$FIXTURES/http.tar" >/dev/null || exit 1
 
@@ -146,6 +156,9 @@ pid=$(task_pid h-main)
 listener=$(ss -Hltnp "sport = :$P" 2>&1)
 assert_contains "$listener" "pid=$pid," "the listener on :$P"
 assert_eq "$(ctr_ task ps h-main 2>/dev/null | awk 'NR > 1' | wc -l)" "1" "processes of h-main (ctr task ps)"
+# the first start compiled the component into the (empty) cache
+COMPILED=$(cache_files)
+assert_eq "$(grep -c '\.cwasm$' <<<"$COMPILED")" 1 "compiled artifacts in the cache after the first start ($COMPILED)"
 # the server is confined as the container: its cgroup, capabilities (ctr's default spec:
 # containerd's 14 default capabilities) and no_new_privs (Docker's case below: seccomp)
 assert_contains "$(cat "/proc/$pid/cgroup")" "/$NS/h-main" "cgroups of the serving process"
@@ -196,6 +209,10 @@ assert_eq "$CODE" 200 "GET /call of a missing upstream path"; assert_contains "$
 get "$BASE/call?url=http://127.0.0.1:$CLOSED/"
 assert_eq "$CODE" 502 "GET /call of a closed port"; assert_contains "$BODY" "call failed: " "body of /call (closed port)"
 assert_not_contains "$BODY" "HttpRequestDenied" "body of /call (closed port) on the host network"
+
+test_case "http: without a memory limit an instance grows past 64 MiB"
+get "$BASE/grow?mb=128"
+assert_eq "$CODE" 200 "GET /grow?mb=128 without a limit"; assert_eq "$BODY" $'grew 128 MiB\n' "body of /grow?mb=128"
 
 test_case "http: 1000 requests over one keep-alive connection"
 run "${CLIENT[@]}" load 1000 "$BASE/?load" --expect-body $'hello from wasi:http\n'
@@ -290,6 +307,8 @@ P=$(free_port); BASE=http://127.0.0.1:$P
 serve h-kill --net-host --env "$ADDR_ENV=127.0.0.1:$P"
 KILLED=$SERVED
 serving h-kill "127.0.0.1:$P"
+# a warm start maps the cached artifact: nothing compiled or written again
+assert_eq "$(cache_files)" "$COMPILED" "the cache's files after a later start of the same image (inode, name)"
 "${CLIENT[@]}" concurrent 1 "$BASE/stream?n=100&delay_ms=100" --ready "$E2E_DIR/kill.ready" >"$E2E_DIR/kill.out" 2>&1 &
 load=$!; BG+=("$load")
 wait_for test -e "$E2E_DIR/kill.ready" && _pass || _fail "the slow request was not answered"
@@ -432,6 +451,25 @@ assert_eq "$(field matched)" 6 "complete bodies of the 6 requests"
 finish "$QUEUED" 20; assert_eq "$RC" 0 "exit status of h-queue after SIGTERM"
 assert_contains "$(cat "$E2E_DIR/h-queue.err")" "runwasm: SIGTERM: stop accepting, 6 requests in flight" "h-queue stderr"
 gone h-queue
+
+test_case "http: a memory limit bounds each instance; a request past it traps (500), the server goes on"
+P=$(free_port); BASE=http://127.0.0.1:$P
+serve h-mem --net-host --env "$ADDR_ENV=127.0.0.1:$P" --memory-limit $((64 << 20))
+MEM=$SERVED
+serving h-mem "127.0.0.1:$P"
+pid=$(task_pid h-mem)
+assert_eq "$(memory_limit "$pid" 2>&1)" $((64 << 20)) "the memory limit of the server's cgroup"
+get "$BASE/grow?mb=16"
+assert_eq "$CODE" 200 "GET /grow?mb=16 under a 64 MiB limit"; assert_eq "$BODY" $'grew 16 MiB\n' "body of /grow?mb=16"
+get "$BASE/grow?mb=128"
+assert_eq "$CODE" 500 "GET /grow?mb=128 under a 64 MiB limit"
+wait_line "$E2E_DIR/h-mem.err" "runwasm: GET /grow?mb=128: wasm trap:" "$MEM" && _pass \
+  || _fail "no 'runwasm: GET /grow?mb=128: wasm trap:' on stderr: $(tail -c 1000 "$E2E_DIR/h-mem.err")"
+get "$BASE/"
+assert_eq "$CODE" 200 "GET / after the trap"
+kill -0 "$MEM" 2>/dev/null && _pass || _fail "h-mem ended after a request past its memory limit"
+stop_task h-mem
+gone h-mem
 
 test_case "http: no network (ctr run without --net-host): served in its netns, outgoing requests refused"
 serve h-nonet

@@ -8,6 +8,8 @@
 //!                            returns early (no trap) once a write fails (the client left)
 //!   /count                   200 `count N\n`: N counts the requests this instance has seen,
 //!                            so it is 1 whenever every request gets a fresh instance
+//!   /grow?mb=N               200 `grew N MiB\n` after filling N MiB of its memory (an
+//!                            instance that cannot grow that far traps)
 //!   /trap                    panics: a trap
 //!   /call?url=URL            an outgoing GET of URL: 200 `upstream <status>\n<body>`, or 502
 //!                            `call failed: <error-code, Debug>\n`
@@ -52,6 +54,14 @@ impl wasi::exports::http::incoming_handler::Guest for Probe {
             "/count" => {
                 let n = REQUESTS_SEEN.fetch_add(1, Ordering::Relaxed) + 1;
                 respond(out, 200, format!("count {n}\n").as_bytes());
+            }
+            "/grow" => {
+                let mb: usize = param(&query, "mb")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1);
+                // every byte written (and kept from the optimizer), so the pages are really used
+                let block = std::hint::black_box(vec![1u8; mb << 20]);
+                respond(out, 200, format!("grew {} MiB\n", block.len() >> 20).as_bytes());
             }
             "/trap" => panic!("trap requested by GET /trap"),
             "/call" => match param(&query, "url") {
