@@ -120,6 +120,11 @@ memory_limit() {
 }
 # the cache's files by inode and name (a store writes new files; a hit only touches the mtime)
 cache_files() { find "$CACHE" -type f -printf '%i %P\n' | sort; }
+# resident_percent PID FILE: how much of PID's mappings of FILE is resident, in percent
+resident_percent() {
+  awk -v f="$2" '/^[0-9a-f]+-[0-9a-f]+ /{m = ($NF == f)} m && /^Size:/{s += $2} m && /^Rss:/{r += $2}
+    END {print (s ? int(100 * r / s) : "none")}' "/proc/$1/smaps"
+}
 status_field() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$2/status"; }   # KEY PID
 
 # leftovers of an aborted earlier run of this suite
@@ -156,6 +161,11 @@ pid=$(task_pid h-main)
 listener=$(ss -Hltnp "sport = :$P" 2>&1)
 assert_contains "$listener" "pid=$pid," "the listener on :$P"
 assert_eq "$(ctr_ task ps h-main 2>/dev/null | awk 'NR > 1' | wc -l)" "1" "processes of h-main (ctr task ps)"
+# the shim let go of the code that set the task up (it maps back what it uses later)
+shim=$(awk '{print $4}' "/proc/$pid/stat")
+share=$(resident_percent "$shim" "$(realpath "$SHIM")")
+[ "$share" != none ] && [ "$share" -lt 50 ] && _pass \
+  || _fail "the shim ($shim) has ${share}% of its binary's mappings resident after start, want < 50"
 # the first start compiled the component into the (empty) cache
 COMPILED=$(cache_files)
 assert_eq "$(grep -c '\.cwasm$' <<<"$COMPILED")" 1 "compiled artifacts in the cache after the first start ($COMPILED)"

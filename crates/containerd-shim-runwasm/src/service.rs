@@ -82,6 +82,9 @@ impl containerd_shim::Task for TaskService {
 
     fn start(&self, _ctx: &TtrpcContext, req: StartRequest) -> TtrpcResult<StartResponse> {
         let pid = self.tasks.start(&req.id, &req.exec_id)?;
+        // until the next create the shim waits and copies output: the code that set the
+        // task up need not stay mapped (about 4 MB of Pss)
+        runwasm_wasm::startup_code::release();
         Ok(StartResponse {
             pid: pid as u32,
             ..Default::default()

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod kernelfs;
 pub mod limits;
 pub mod serve;
+pub mod startup_code;
 pub mod wasi;
 
 pub use cache::CompileCache;

@@ -11,7 +11,6 @@ mod access_log;
 mod response;
 mod server;
 pub mod settings;
-mod startup_code;
 
 use std::future::Future;
 

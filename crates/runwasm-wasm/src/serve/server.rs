@@ -58,7 +58,7 @@ pub fn serve(pre: ProxyPre<ProxyState>, plan: &WasiPlan, settings: &ServeSetting
         }
     };
     let plan = plan.for_each_request(super::imports_preopens(&pre));
-    super::startup_code::release();
+    crate::startup_code::release();
     let server = Server {
         pre,
         plan,

@@ -1,10 +1,11 @@
-//! Letting go of the start-up code's pages before serving.
+//! Letting go of the start-up code's pages once a long-lived process has started its work.
 //!
-//! The runtime binary holds the compiler, the container set-up and the CLI; starting a
-//! server touches much of it, and the kernel maps file pages in large chunks around each
-//! touched page. Those mappings would stay in the server's memory (its Pss and RSS) for its
-//! whole life. Serving uses a small part of the code: the read-only segments are unmapped
-//! once, and what serving uses maps back in from the page cache on first use.
+//! runwasm's binaries hold the compiler, the container set-up, the CLI and the task API;
+//! starting a container touches much of that, and the kernel maps file pages in large
+//! chunks around each touched page. Those mappings would stay in the process's memory (its
+//! Pss and RSS) for its whole life. A `wasi:http` server, once listening, and the shim,
+//! once a task runs, use a small part of the code: the read-only segments are unmapped,
+//! and what is used later maps back in from the page cache on first use.
 
 use std::ffi::c_void;
 use std::ptr::NonNull;
