@@ -604,7 +604,9 @@ def http_section(h):
         f"{met(rw16['p99_us'] / 1000 <= HTTP_TARGETS['p99_ms'][16] and rw64['p99_us'] / 1000 <= HTTP_TARGETS['p99_ms'][64])}",
         f"- first response <= {HTTP_TARGETS['first_ms']} ms: {f['median']:.1f} ms — "
         f"{met(f['median'] <= HTTP_TARGETS['first_ms'])}",
-        f"- Pss <= {HTTP_TARGETS['pss_mb']} MB: {pss:.1f} MB — {met(pss <= HTTP_TARGETS['pss_mb'])}",
+        f"- Pss <= {HTTP_TARGETS['pss_mb']} MB: {pss:.1f} MB — {met(pss <= HTTP_TARGETS['pss_mb'])}; "
+        f"with the shim beside it {pss + h['shim_pss_mb']:.1f} MB — "
+        f"{met(pss + h['shim_pss_mb'] <= HTTP_TARGETS['pss_mb'])}",
         "",
         *runwasi_lines(h),
         f"runwasi, as reported in issue 11 (quoted for reference, not measured here): {RUNWASI}.",
