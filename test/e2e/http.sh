@@ -210,6 +210,14 @@ get "$BASE/"
 assert_eq "$CODE" 200 "GET / after the trap"; assert_eq "$BODY" $'hello from wasi:http\n' "body after the trap"
 kill -0 "$MAIN" 2>/dev/null && _pass || _fail "h-main ended after a trap"
 
+test_case "http: /forget: a handler that returns without a response: 500, the server goes on"
+get "$BASE/forget"
+assert_eq "$CODE" 500 "GET /forget"; assert_eq "$BODY" $'internal server error\n' "body of GET /forget"
+wait_line "$E2E_DIR/h-main.err" "runwasm: GET /forget: the handler returned without setting a response" "$MAIN" && _pass \
+  || _fail "no 'runwasm: GET /forget: the handler returned without setting a response' on stderr: $(tail -c 1000 "$E2E_DIR/h-main.err")"
+get "$BASE/"
+assert_eq "$CODE" 200 "GET / after /forget"
+
 test_case "http: /call: an outgoing request from a host-network container"
 get "$BASE/call?url=http://127.0.0.1:$UP/x"
 assert_eq "$CODE" 200 "GET /call of the host's server"; assert_eq "$BODY" $'upstream 200\nfrom the host\n' "body of /call"
@@ -331,6 +339,16 @@ finish "$load" 10; OUT=$(cat "$E2E_DIR/kill.out")
 assert_eq "$(field errors)" 1 "the slow request cut by SIGKILL ($OUT)"
 assert_not_contains "$(cat "$E2E_DIR/h-kill.err")" "runwasm: stopped" "h-kill stderr"
 gone h-kill
+
+test_case "http: SIGHUP ends the server at once (129)"
+P=$(free_port)
+serve h-hup --net-host --env "$ADDR_ENV=127.0.0.1:$P"
+HUP=$SERVED
+serving h-hup "127.0.0.1:$P"
+run ctr_ task kill -s SIGHUP h-hup; assert_rc 0 "ctr task kill -s SIGHUP"
+finish "$HUP" 10; assert_eq "$RC" 129 "exit status of h-hup after SIGHUP"
+assert_not_contains "$(cat "$E2E_DIR/h-hup.err")" "runwasm: stopped" "h-hup stderr (no drain)"
+gone h-hup
 
 test_case "http: address from the annotation run.runwasm.http.address; access-log=off; SIGINT with idle connections"
 PA=$(free_port)

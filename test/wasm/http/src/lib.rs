@@ -11,6 +11,7 @@
 //!   /grow?mb=N               200 `grew N MiB\n` after filling N MiB of its memory (an
 //!                            instance that cannot grow that far traps)
 //!   /trap                    panics: a trap
+//!   /forget                  returns without setting a response
 //!   /call?url=URL            an outgoing GET of URL: 200 `upstream <status>\n<body>`, or 502
 //!                            `call failed: <error-code, Debug>\n`
 //!   anything else            404 `not found\n`
@@ -64,6 +65,7 @@ impl wasi::exports::http::incoming_handler::Guest for Probe {
                 respond(out, 200, format!("grew {} MiB\n", block.len() >> 20).as_bytes());
             }
             "/trap" => panic!("trap requested by GET /trap"),
+            "/forget" => drop(out),
             "/call" => match param(&query, "url") {
                 Some(url) => call(out, &url),
                 None => respond(out, 400, b"call: no url= in the query\n"),
