@@ -112,6 +112,18 @@ logged() {  # logged FILE 'METHOD TARGET STATUS': how many access-log lines ther
   grep -cE "^$TS $re [0-9]+us\$" "$1"
 }
 stream_body() { seq 1 "$1" | sed 's/^/chunk /'; }   # the body of /stream?n=N (no last \n)
+# fails_then_serves NAME PID BASE PATH LINE: GET BASE/PATH is answered 500, LINE shows on
+# NAME's stderr, and the server (PID: its ctr run) goes on serving GET /
+fails_then_serves() {
+  local name=$1 pid=$2 base=$3 path=$4 line=$5
+  get "$base$path"
+  assert_eq "$CODE" 500 "GET $path"; assert_eq "$BODY" $'internal server error\n' "body of GET $path"
+  wait_line "$E2E_DIR/$name.err" "$line" "$pid" && _pass \
+    || _fail "no '$line' on stderr: $(tail -c 1000 "$E2E_DIR/$name.err")"
+  get "$base/"
+  assert_eq "$CODE" 200 "GET / after $path"; assert_eq "$BODY" $'hello from wasi:http\n' "body after $path"
+  kill -0 "$pid" 2>/dev/null && _pass || _fail "$name ended after GET $path"
+}
 # memory_limit PID: the limit of its memory cgroup (v1 memory.limit_in_bytes, else v2 memory.max)
 memory_limit() {
   local v1; v1=$(awk -F: '$2 == "memory" {print $3}' "/proc/$1/cgroup")
@@ -202,21 +214,10 @@ reads=$(field reads) spread=$(field spread_ms)
 [ "${spread:-0}" -ge 150 ] && _pass || _fail "first to last chunk ${spread:-?} ms, want >= 150 (4 delays of 50 ms): $OUT"
 
 test_case "http: /trap: 500, the trap on stderr, the server goes on"
-get "$BASE/trap"
-assert_eq "$CODE" 500 "GET /trap"; assert_eq "$BODY" $'internal server error\n' "body of GET /trap"
-wait_line "$E2E_DIR/h-main.err" "runwasm: GET /trap: wasm trap:" "$MAIN" && _pass \
-  || _fail "no 'runwasm: GET /trap: wasm trap:' on stderr: $(tail -c 1000 "$E2E_DIR/h-main.err")"
-get "$BASE/"
-assert_eq "$CODE" 200 "GET / after the trap"; assert_eq "$BODY" $'hello from wasi:http\n' "body after the trap"
-kill -0 "$MAIN" 2>/dev/null && _pass || _fail "h-main ended after a trap"
+fails_then_serves h-main "$MAIN" "$BASE" /trap "runwasm: GET /trap: wasm trap:"
 
 test_case "http: /forget: a handler that returns without a response: 500, the server goes on"
-get "$BASE/forget"
-assert_eq "$CODE" 500 "GET /forget"; assert_eq "$BODY" $'internal server error\n' "body of GET /forget"
-wait_line "$E2E_DIR/h-main.err" "runwasm: GET /forget: the handler returned without setting a response" "$MAIN" && _pass \
-  || _fail "no 'runwasm: GET /forget: the handler returned without setting a response' on stderr: $(tail -c 1000 "$E2E_DIR/h-main.err")"
-get "$BASE/"
-assert_eq "$CODE" 200 "GET / after /forget"
+fails_then_serves h-main "$MAIN" "$BASE" /forget "runwasm: GET /forget: the handler returned without setting a response"
 
 test_case "http: /call: an outgoing request from a host-network container"
 get "$BASE/call?url=http://127.0.0.1:$UP/x"
@@ -489,13 +490,7 @@ pid=$(task_pid h-mem)
 assert_eq "$(memory_limit "$pid" 2>&1)" $((64 << 20)) "the memory limit of the server's cgroup"
 get "$BASE/grow?mb=16"
 assert_eq "$CODE" 200 "GET /grow?mb=16 under a 64 MiB limit"; assert_eq "$BODY" $'grew 16 MiB\n' "body of /grow?mb=16"
-get "$BASE/grow?mb=128"
-assert_eq "$CODE" 500 "GET /grow?mb=128 under a 64 MiB limit"
-wait_line "$E2E_DIR/h-mem.err" "runwasm: GET /grow?mb=128: wasm trap:" "$MEM" && _pass \
-  || _fail "no 'runwasm: GET /grow?mb=128: wasm trap:' on stderr: $(tail -c 1000 "$E2E_DIR/h-mem.err")"
-get "$BASE/"
-assert_eq "$CODE" 200 "GET / after the trap"
-kill -0 "$MEM" 2>/dev/null && _pass || _fail "h-mem ended after a request past its memory limit"
+fails_then_serves h-mem "$MEM" "$BASE" "/grow?mb=128" "runwasm: GET /grow?mb=128: wasm trap:"
 stop_task h-mem
 gone h-mem
 
